@@ -1,0 +1,50 @@
+"""Build step: compile lxcri's C helpers from the sources in the repository.
+
+The in-container init must run inside any rootfs, so it is linked statically.
+The monitor links liblxc dynamically (it is one small process per container).
+Both land in runtime/lxcri/libexec/bin, which the wheel ships as artifacts and an
+editable install sees in place.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE / "runtime" / "lxcri" / "libexec" / "src"
+OUT = HERE / "runtime" / "lxcri" / "libexec" / "bin"
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-fno-strict-aliasing"]
+
+
+def _pkg_config(*args: str) -> list[str]:
+    out = subprocess.run(["pkg-config", *args, "lxc"], check=True, capture_output=True, text=True)
+    return shlex.split(out.stdout)
+
+
+def build_helpers() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    # in-container init: static, no libc surprises inside foreign rootfs
+    subprocess.run([cc, *CFLAGS, "-static", "-o", str(OUT / "lxcri-init"), str(SRC / "init.c")], check=True)
+    subprocess.run(
+        [cc, *CFLAGS, *_pkg_config("--cflags"), "-o", str(OUT / "lxcri-monitor"), str(SRC / "monitor.c"),
+         *_pkg_config("--libs")],
+        check=True,
+    )
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        build_helpers()
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+
+
+if __name__ == "__main__":
+    build_helpers()
