@@ -40,7 +40,7 @@ def loads(text: str) -> Any:
     text = text.strip()
     try:
         obj, end = _scan(text, 0)
-    except StopIteration:
+    except (StopIteration, SystemError, ValueError):
         raise ValueError("invalid JSON") from None
     if end != len(text):
         raise ValueError("extra data after JSON value")

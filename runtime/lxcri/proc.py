@@ -72,6 +72,9 @@ def signal_number(sig: str) -> int:
 
 
 def kill(pid: int, sig: int) -> bool:
+    """Signal one process. Never pid <= 0: kill(0) or kill(-1) would hit our own group or everyone."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, sig)
         return True

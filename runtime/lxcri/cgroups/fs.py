@@ -39,8 +39,14 @@ class Hierarchy:
         self.version = version
 
 
+_HIERARCHIES: list[Hierarchy] = []
+
+
 def hierarchies() -> list[Hierarchy]:
-    out = []
+    """The mounted cgroup hierarchies (read once per process: every command is a new one)."""
+    if _HIERARCHIES:
+        return _HIERARCHIES
+    out = _HIERARCHIES
     with open("/proc/self/mountinfo") as f:
         for line in f:
             pre, _, post = line.partition(" - ")
@@ -62,6 +68,11 @@ def host_version() -> int:
     return 1
 
 
+def monitor_cgroup(cid: str) -> str:
+    """Where liblxc first puts a container's monitor (lxc.cgroup.dir.monitor)."""
+    return f"/lxcri.monitor/{cid}"
+
+
 def pid_paths(pid: int) -> dict[str, str]:
     """/proc/PID/cgroup as {hierarchy key: path}; v1 key is the controller list, v2 key is ''."""
     paths = {}
@@ -77,6 +88,26 @@ class Cgroup:
 
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dirs  # key: "unified" or the v1 controller list; value: absolute dir
+        roots = {os.path.normpath(h.mountpoint) for h in hierarchies()}
+        for d in dirs.values():
+            if os.path.normpath(d) in roots or ".." in d.split("/"):
+                raise CgroupError(f"refusing to manage {d}: it is a root cgroup, not a container's")
+
+    @classmethod
+    def at(cls, path: str) -> Cgroup:
+        """The directories of an absolute cgroup path in every hierarchy (whether they exist or not).
+
+        The path must name a cgroup strictly below the root: operations on the result may
+        kill every process in it, and a root cgroup holds the whole host.
+        """
+        parts = [p for p in path.split("/") if p]
+        if not parts or any(p in (".", "..") for p in parts):
+            raise CgroupError(f"refusing cgroup path {path!r}: not a cgroup below the root")
+        dirs = {}
+        for h in hierarchies():
+            key = "unified" if h.version == 2 else ",".join(sorted(h.controllers))
+            dirs[key] = os.path.join(h.mountpoint, path.lstrip("/"))
+        return cls(dirs)
 
     @classmethod
     def of_pid(cls, pid: int) -> Cgroup:
@@ -87,7 +118,8 @@ class Cgroup:
             for ctrls, path in paths.items():
                 if (h.version == 2 and ctrls == "") or (h.version == 1 and ctrls and
                                                         frozenset(ctrls.split(",")) == h.controllers):
-                    dirs[key or "unified"] = os.path.join(h.mountpoint, path.lstrip("/"))
+                    if path.strip("/"):  # a process in a root cgroup: nothing of the container's there
+                        dirs[key or "unified"] = os.path.join(h.mountpoint, path.lstrip("/"))
         return cls(dirs)
 
     def _dir_with(self, controller: str) -> str | None:

@@ -62,6 +62,8 @@ COMMANDS = {c.name: c for c in [
     Command("pause", "freeze every process of a container", [HELP], ("id",)),
     Command("resume", "thaw a paused container", [HELP], ("id",)),
     Command("features", "print the OCI features document", [HELP]),
+    Command("hook", "(internal) run the OCI hooks of a liblxc hook point",
+            [Flag("--sync-fd", int, -1, "lxcri create's sync socket"), HELP], ("id", "section", "kind")),
     Command("spec", "write a default config.json",
             [Flag("--bundle,-b", str, "", "bundle directory"), Flag("--rootless", help="unsupported"), HELP]),
 ]}
@@ -217,7 +219,14 @@ def cmd_spec(a: Parsed, s: Settings) -> int:
     return 0
 
 
+def cmd_hook(a: Parsed, s: Settings) -> int:
+    from lxcri.libexec.hook import run_point
+
+    return run_point(s.root, a.id, a.kind, a.sync_fd)
+
+
 RUN: dict[str, Callable[[Parsed, Settings], int]] = {
+    "hook": cmd_hook,
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
     "delete": cmd_delete, "list": cmd_list, "ps": cmd_ps, "pause": cmd_pause, "resume": cmd_resume,
     "features": cmd_features, "spec": cmd_spec,

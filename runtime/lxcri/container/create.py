@@ -32,9 +32,9 @@ import time
 
 from lxcri import jsonlite, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
-from lxcri.cgroups.fs import hierarchies
+from lxcri.cgroups.fs import monitor_cgroup
 from lxcri.container import hooks as oci_hooks
-from lxcri.container.rundir import Record, RunDir
+from lxcri.container.rundir import Record, RunDir, check_id
 from lxcri.container.status import oci_state
 from lxcri.errors import LxcriError, SpecError, TranslateError
 from lxcri.libexec.protocol import Hook, InitSpec, encode
@@ -125,9 +125,19 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
     )
 
 
-def _sh_quote(word: str) -> str:
-    """Quote for /bin/sh, which liblxc uses to run hooks (shlex would import re)."""
-    return "'" + word.replace("'", "'\"'\"'") + "'"
+def _hook_command(root: str) -> str:
+    """What liblxc runs at its hook points: this very lxcri, `--root ROOT hook`.
+
+    liblxc appends `ID lxc TYPE` and splits the command on spaces without any
+    quoting, so neither path may contain whitespace.
+    """
+    me = os.path.realpath(sys.argv[0])
+    if not os.access(me, os.X_OK):
+        raise LxcriError(f"cannot find lxcri's own executable ({sys.argv[0]}) to run OCI hooks")
+    for part in (me, root):
+        if any(c.isspace() for c in part):
+            raise LxcriError(f"{part!r} contains whitespace: liblxc cannot run hooks from there")
+    return f"{me} --root {root} hook"
 
 
 def _high_fd(fd: int, lowest: int) -> int:
@@ -229,15 +239,6 @@ def _write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-def cgroup_dirs_for(path: str) -> dict[str, str]:
-    """Every hierarchy's directory for an absolute cgroup path (for cleanup when no pid is known)."""
-    out = {}
-    for h in hierarchies():
-        key = "unified" if h.version == 2 else ",".join(sorted(h.controllers))
-        out[key] = os.path.join(h.mountpoint, path.lstrip("/"))
-    return out
-
-
 class Creation:
     """One create, with everything it made, so a failure can undo all of it."""
 
@@ -247,6 +248,7 @@ class Creation:
         self.opts = opts
         self.rd: RunDir | None = None
         self.monitor_pid = 0
+        self.hook_error = ""
         self.cgroup_path = ""
         self.fds: list[int] = []
 
@@ -263,6 +265,7 @@ class Creation:
 
     def _run(self) -> Record:
         s, opts = self.settings, self.opts
+        check_id(self.cid)  # before anything is derived from it (paths, cgroups)
         bundle = load_bundle(opts.bundle)
         cfg = bundle.config
         hook_spec = oci_hooks.check(cfg.get("hooks") or {})
@@ -274,8 +277,9 @@ class Creation:
             except OSError:
                 raise SpecError(f"--preserve-fds {opts.preserve_fds}: fd {fd} is not open") from None
         version = host_version()
-        self.cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
+        cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
         self.rd = rd = RunDir.make(s.root, self.cid)
+        self.cgroup_path = cgroup_path  # from here on, abort() removes it: it is this container's
         rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
                      oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
                      creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
@@ -296,7 +300,7 @@ class Creation:
         ctx = lxcconf.Context(
             container_id=self.cid, runtime_dir=rd.path, rootfs=bundle.rootfs,
             init_path=s.helper("lxcri-init"),
-            hook_cmd=" ".join(_sh_quote(x) for x in (sys.executable, "-I", "-m", "lxcri.libexec.hook", s.root)),
+            hook_cmd=_hook_command(s.root),
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
             debug=s.debug,
         )
@@ -320,16 +324,23 @@ class Creation:
         pid = _spawn_monitor(s.helper("lxcri-monitor"), s.root, self.cid, stdio,
                              keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
+        # recorded at once: if create dies from here on, delete --force can still stop the monitor
+        rec.monitor_pid, rec.monitor_start = pid, proc.start_time(pid)
+        rd.save(rec)
         os.close(child_fd)
         self.fds.remove(child_fd)
 
         parent.settimeout(s.create_timeout)
         try:
-            msg, init_pid = _recv_frame(parent)
+            while True:
+                msg, sender = _recv_frame(parent)
+                if msg == b"M":  # the mount hook asks for prestart/createRuntime on the host
+                    parent.sendall(self._host_hooks(rec, hook_spec, sender))
+                    continue
+                break
+            init_pid = sender
             if msg != b"H" or init_pid <= 0:
                 raise LxcriError("container init did not identify itself")
-            rec.monitor_pid = self.monitor_pid
-            rec.monitor_start = proc.start_time(self.monitor_pid)
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
             state = oci_state(rec, "created")
@@ -355,6 +366,20 @@ class Creation:
             _write_pid_file(opts.pid_file, self.monitor_pid)
         return rec
 
+    def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
+        """Run prestart and createRuntime on the host; the answer frame for the mount hook."""
+        from lxcri.libexec.hook import parent_pid
+
+        state = oci_state(rec, "creating")
+        state["pid"] = parent_pid(runner)  # the runner is the container init's child
+        try:
+            for point in ("prestart", "createRuntime"):
+                oci_hooks.run(point, hook_spec.get(point, []), state)
+        except LxcriError as e:
+            self.hook_error = str(e)
+            return struct.pack("<I", 1 + len(str(e).encode())) + b"E" + str(e).encode()
+        return struct.pack("<I", 1) + b"K"
+
     def _write_lxc_config(self, items: lxcconf.Items) -> None:
         assert self.rd is not None
         import _lxc
@@ -371,6 +396,8 @@ class Creation:
         assert self.rd is not None
         if self.monitor_pid:
             _reap(self.monitor_pid, 5.0)
+        if self.hook_error:
+            return self.hook_error
         try:
             with open(self.rd.file("hook-error")) as f:
                 return f.read().strip()
@@ -385,9 +412,12 @@ class Creation:
             proc.kill(self.monitor_pid, proc.SIGKILL)  # the init follows (parent-death signal)
             _reap(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
-        if self.cgroup_path:
-            Cgroup(cgroup_dirs_for(self.cgroup_path)).remove(timeout=1)
-            Cgroup(cgroup_dirs_for(f"/lxcri.monitor/{self.cid}")).remove(timeout=1)
+        if self.cgroup_path:  # set only once this create owns the container ID
+            Cgroup.at(self.cgroup_path).remove(timeout=1)
+            mon = Cgroup.at(monitor_cgroup(self.cid))
+            for pid in mon.pids():  # a hook liblxc was still running
+                proc.kill(pid, proc.SIGKILL)
+            mon.remove(timeout=1)
         if self.rd is not None:
             with contextlib.suppress(OSError):
                 self.rd.remove()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lxcri import log, proc
 from lxcri.cgroups import Cgroup
+from lxcri.cgroups.fs import monitor_cgroup
 from lxcri.container import hooks
 from lxcri.container.kill import signal_all
 from lxcri.container.rundir import RunDir
@@ -33,10 +34,18 @@ def delete(settings: Settings, cid: str, force: bool) -> None:
             if not proc.wait_gone(rec.init_pid, rec.init_start, settings.kill_timeout):
                 raise LxcriError(f"container {cid} did not die within {settings.kill_timeout:.0f}s")
         # the monitor cleans up after the init; give it its time, then make sure
+        if rec.monitor_pid and rec.init_pid == 0:
+            proc.kill(rec.monitor_pid, proc.SIGKILL)  # create died before the init reported
         if rec.monitor_pid and not proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout):
             proc.kill(rec.monitor_pid, proc.SIGKILL)
             proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout)
-        left = Cgroup(rec.cgroup_dirs).remove() + Cgroup(rec.monitor_cgroup_dirs).remove()
+        # a create that died early recorded no dirs: fall back to where they would be
+        cg = Cgroup(rec.cgroup_dirs) if rec.cgroup_dirs else Cgroup.at(rec.cgroup_path)
+        mon = Cgroup(rec.monitor_cgroup_dirs) if rec.monitor_cgroup_dirs else Cgroup.at(monitor_cgroup(cid))
+        # whatever liblxc was still running for the container (a hook of a create that died)
+        for pid in mon.pids():
+            proc.kill(pid, proc.SIGKILL)
+        left = (cg.remove() if rec.cgroup_path else []) + mon.remove()
         if left:
             log.warning(f"cgroups of {cid} could not be removed", cgroups=",".join(left))
         post = rec.hooks.get("poststop")

@@ -1,14 +1,15 @@
-"""Entry point liblxc runs at its hook points: `python -m lxcri.libexec.hook ROOT ID lxc TYPE`.
+"""What liblxc runs at its mount hook: `lxcri --root ROOT hook --sync-fd N ID lxc mount`.
 
-start-host: on the host once the container's namespaces exist -> prestart, createRuntime.
-mount:      in the container's mount namespace before pivot_root -> createContainer.
-A failure is written to ROOT/ID/hook-error for create to report, and the non-zero exit
-makes liblxc abort the start.
+It runs in the container's mount namespace before pivot_root, once all namespaces
+exist. prestart and createRuntime belong on the host: the runner asks lxcri
+create over the sync socket (frame "M") to run them and waits for the answer;
+then it runs createContainer here. A non-zero exit makes liblxc abort the start.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import sys
 
 from lxcri import jsonlite
@@ -18,37 +19,54 @@ from lxcri.container.status import oci_state
 from lxcri.errors import LxcriError
 
 
-def container_pid(kind: str) -> int:
-    if kind == "start-host":
-        return int(os.environ.get("LXC_PID", "0"))
-    # mount hooks run inside the new pid namespace, but /proc is still the host's:
-    # our parent, as the host sees it, is the container's init
-    me = int(os.readlink("/proc/self"))
-    with open(f"/proc/{me}/stat", "rb") as f:
+def parent_pid(pid: int) -> int:
+    """The parent of pid as /proc here shows it (before pivot_root, the host's /proc)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
         raw = f.read()
     return int(raw[raw.rfind(b")") + 2:].split()[1])
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 4:
-        print("usage: python -m lxcri.libexec.hook ROOT ID lxc TYPE", file=sys.stderr)
-        return 2
-    root, cid, kind = argv[0], argv[1], argv[-1]
+def _frame(fd: int, payload: bytes) -> None:
+    os.write(fd, struct.pack("<I", len(payload)) + payload)
+
+
+def _read_frame(fd: int) -> bytes:
+    def read(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = os.read(fd, n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    (n,) = struct.unpack("<I", read(4))
+    return read(n)
+
+
+def run_point(root: str, cid: str, kind: str, sync_fd: int) -> int:
+    if kind != "mount":
+        print(f"lxcri: unexpected hook type {kind!r}", file=sys.stderr)
+        return 1
     rd = RunDir(root, cid)  # not locked: create holds the lock while liblxc runs us
     with open(rd.file("state.json")) as f:
         rec = Record(**jsonlite.loads(f.read()))
+    if rec.hooks.get("prestart") or rec.hooks.get("createRuntime"):
+        try:
+            _frame(sync_fd, b"M")  # create learns our pid from the socket's credentials
+            answer = _read_frame(sync_fd)
+        except (OSError, EOFError) as e:
+            print(f"lxcri: cannot reach lxcri create for the host hooks: {e}", file=sys.stderr)
+            return 1
+        if answer != b"K":
+            return 1  # create reports the hook's error itself
     state = oci_state(rec, "creating")
-    state["pid"] = container_pid(kind)
-    points = ("prestart", "createRuntime") if kind == "start-host" else ("createContainer",)
+    # /proc is still the host's here: our parent, as the host sees it, is the container's init
+    state["pid"] = parent_pid(int(os.readlink("/proc/self")))
     try:
-        for point in points:
-            hooks.run(point, rec.hooks.get(point, []), state)
+        hooks.run("createContainer", rec.hooks.get("createContainer", []), state)
     except LxcriError as e:
         rd.write_atomic("hook-error", str(e).encode())
         print(f"lxcri: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -45,14 +45,14 @@ def init_mount(ctx: Context) -> Items:
 def hooks(config: dict[str, Any], ctx: Context) -> Items:
     """Route the OCI hook points that need liblxc's timing to lxcri's hook runner.
 
-    prestart/createRuntime run on the host once the namespaces exist (start-host);
-    createContainer runs in the container's mount namespace before pivot_root (mount).
+    All three creation points hang off liblxc's mount hook, which runs once the
+    namespaces exist, in the container's mount namespace, before pivot_root. The
+    runner there asks lxcri create (over the sync socket) to run prestart and
+    createRuntime on the host, waits for them, then runs createContainer itself:
+    the OCI order. (liblxc's start-host hook would come after the mounts, too late.)
     startContainer is run by the init helper, poststart by start, poststop by delete.
     """
     h = config.get("hooks") or {}
-    items: Items = []
-    if h.get("prestart") or h.get("createRuntime"):
-        items.append(("lxc.hook.start-host", ctx.hook_cmd))
-    if h.get("createContainer"):
-        items.append(("lxc.hook.mount", ctx.hook_cmd))
-    return items
+    if h.get("prestart") or h.get("createRuntime") or h.get("createContainer"):
+        return [("lxc.hook.mount", f"{ctx.hook_cmd} --sync-fd {ctx.sync_fd}")]
+    return []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import posixpath
 
+from lxcri.cgroups.fs import monitor_cgroup
+from lxcri.container.rundir import check_id
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items
 
@@ -60,6 +62,7 @@ def cgroup_path(config: dict[str, Any], container_id: str, systemd: bool) -> str
     linux = config.get("linux") or {}
     raw = linux.get("cgroupsPath")
     if raw is None or raw == "":
+        check_id(container_id)
         return f"/lxcri/{container_id}" if not systemd else systemd_path(f"system.slice:lxcri:{container_id}")
     if not isinstance(raw, str) or "\n" in raw or "\0" in raw:
         raise TranslateError("config.json: linux.cgroupsPath must be a string")
@@ -76,7 +79,7 @@ def placement(ctx: Context) -> Items:
     return [
         ("lxc.cgroup.dir.container", rel),
         # the monitor starts apart; lxcri create moves it beside the container afterwards
-        ("lxc.cgroup.dir.monitor", f"lxcri.monitor/{ctx.container_id}"),
+        ("lxc.cgroup.dir.monitor", monitor_cgroup(ctx.container_id).lstrip("/")),
         ("lxc.cgroup.dir.monitor.pivot", "lxcri.monitor"),
     ]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-from lxcri import jsonlite
 from lxcri.errors import SpecError
 
 TYPE_CHECKING = False
@@ -106,7 +105,9 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
         raw = f.read(MAX_CONFIG + 1)
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
     try:
-        config = jsonlite.loads(raw.decode())
+        import json  # the full parser here: its errors say where the JSON is broken
+
+        config = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
