@@ -61,6 +61,22 @@ COMMANDS = {c.name: c for c in [
     Command("ps", "list the processes of a container", [FORMAT, HELP], ("id",), rest="ps_args"),
     Command("pause", "freeze every process of a container", [HELP], ("id",)),
     Command("resume", "thaw a paused container", [HELP], ("id",)),
+    Command("exec", "run a process in a running container", [
+        Flag("--process,-p", str, "", "the process as an OCI process JSON file"),
+        Flag("--pid-file", str, "", "file to write the process's pid to"),
+        Flag("--detach,-d", help="do not wait for the process"),
+        Flag("--tty,-t", help="give the process a terminal"),
+        Flag("--console-socket", str, "", "unix socket to send the pty master to"),
+        Flag("--cwd", str, "", "working directory in the container"),
+        Flag("--env,-e", list, None, "set an environment variable KEY=VALUE (repeatable)"),
+        Flag("--user,-u", str, "", "UID[:GID] to run as"),
+        Flag("--cap,-c", list, None, "add a capability (repeatable)"),
+        Flag("--additional-gids,-g", list, None, "add a supplementary group (repeatable)"),
+        Flag("--preserve-fds", int, 0, "pass N extra fds (from 3) to the process"),
+        Flag("--no-new-privs", help="set no_new_privs for the process"),
+        Flag("--process-label", str, "", "accepted; SELinux is not supported on this host"),
+        Flag("--apparmor", str, "", "accepted; AppArmor is not supported on this host"),
+        HELP], ("id",), rest="cmd_args"),
     Command("features", "print the OCI features document", [HELP]),
     Command("hook", "(internal) run the OCI hooks of a liblxc hook point",
             [Flag("--sync-fd", int, -1, "lxcri create's sync socket"), HELP], ("id", "section", "kind")),
@@ -219,6 +235,18 @@ def cmd_spec(a: Parsed, s: Settings) -> int:
     return 0
 
 
+def cmd_exec(a: Parsed, s: Settings) -> int:
+    from lxcri.container.exec import ExecOptions, execute
+
+    for flag, name in ((a.process_label, "--process-label"), (a.apparmor, "--apparmor")):
+        if flag:
+            raise UsageError(f"{name}: this host has no {'SELinux' if 'label' in name else 'AppArmor'}")
+    return execute(s, a.id, ExecOptions(
+        process_file=a.process, args=a.cmd_args, pid_file=a.pid_file, detach=a.detach, tty=a.tty,
+        console_socket=a.console_socket, cwd=a.cwd, env=a.env, user=a.user, caps=a.cap,
+        additional_gids=a.additional_gids, preserve_fds=a.preserve_fds, no_new_privs=a.no_new_privs))
+
+
 def cmd_hook(a: Parsed, s: Settings) -> int:
     from lxcri.libexec.hook import run_point
 
@@ -227,6 +255,7 @@ def cmd_hook(a: Parsed, s: Settings) -> int:
 
 RUN: dict[str, Callable[[Parsed, Settings], int]] = {
     "hook": cmd_hook,
+    "exec": cmd_exec,
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
     "delete": cmd_delete, "list": cmd_list, "ps": cmd_ps, "pause": cmd_pause, "resume": cmd_resume,
     "features": cmd_features, "spec": cmd_spec,

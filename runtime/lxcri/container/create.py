@@ -140,14 +140,14 @@ def _hook_command(root: str) -> str:
     return f"{me} --root {root} hook"
 
 
-def _high_fd(fd: int, lowest: int) -> int:
+def high_fd(fd: int, lowest: int) -> int:
     """A copy of fd at lowest or above, so it cannot clash with --preserve-fds."""
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
     os.close(fd)
     return new
 
 
-def _send_console(path: str, master: int) -> None:
+def send_console(path: str, master: int) -> None:
     """Hand the pty master to the caller, as runc does: SCM_RIGHTS over a unix socket."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
     s.settimeout(10)
@@ -160,7 +160,7 @@ def _send_console(path: str, master: int) -> None:
         s.close()
 
 
-def _recv_frame(sock: socket.socket) -> tuple[bytes, int]:
+def recv_frame(sock: socket.socket) -> tuple[bytes, int]:
     """One length-prefixed message from the helper, with the sender's pid (SO_PASSCRED)."""
     pid = 0
     head = b""
@@ -196,12 +196,12 @@ def liblxc_error(rd: RunDir) -> str:
     return first.split(" - ", 2)[-1]
 
 
-def _spawn_monitor(path: str, root: str, cid: str, stdio: tuple[int | None, int | None, int | None],
-                   keep: tuple[int, ...]) -> int:
-    """posix_spawn the monitor in a new session with exactly the fds in `keep` (plus stdio).
+def spawn(path: str, args: list[str], stdio: tuple[int | None, int | None, int | None],
+          keep: tuple[int, ...]) -> int:
+    """posix_spawn a helper in a new session with exactly the fds in `keep` (plus stdio).
 
     Every other fd this process holds is made close-on-exec first, so nothing the
-    caller leaked to us reaches the monitor, and from there the container.
+    caller leaked to us reaches the helper, and from there the container.
     """
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -212,7 +212,7 @@ def _spawn_monitor(path: str, root: str, cid: str, stdio: tuple[int | None, int 
         os.set_inheritable(fd, True)
     actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio) if fd is not None]
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    return os.posix_spawn(path, [path, root, cid], env, file_actions=actions, setsid=True)
+    return os.posix_spawn(path, [path, *args], env, file_actions=actions, setsid=True)
 
 
 def _reap(pid: int, timeout: float) -> None:
@@ -228,7 +228,7 @@ def _reap(pid: int, timeout: float) -> None:
         time.sleep(0.002)
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
@@ -289,12 +289,12 @@ class Creation:
         lowest = 3 + opts.preserve_fds
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        child_fd = _high_fd(child.detach(), lowest)
+        child_fd = high_fd(child.detach(), lowest)
         child.close()
         self.fds.append(child_fd)
         os.mkfifo(rd.file("exec.fifo"), 0o600)
         # read-write: the helper's read blocks until start writes, even with no writer open
-        fifo_fd = _high_fd(os.open(rd.file("exec.fifo"), os.O_RDWR | os.O_CLOEXEC), lowest)
+        fifo_fd = high_fd(os.open(rd.file("exec.fifo"), os.O_RDWR | os.O_CLOEXEC), lowest)
         self.fds.append(fifo_fd)
 
         ctx = lxcconf.Context(
@@ -318,11 +318,10 @@ class Creation:
             if size:
                 fcntl.ioctl(master, __import__("termios").TIOCSWINSZ,
                             struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
-            _send_console(opts.console_socket, master)
+            send_console(opts.console_socket, master)
             stdio = (slave, slave, slave)
 
-        pid = _spawn_monitor(s.helper("lxcri-monitor"), s.root, self.cid, stdio,
-                             keep=(*range(3, lowest), child_fd, fifo_fd))
+        pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], stdio, keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
         # recorded at once: if create dies from here on, delete --force can still stop the monitor
         rec.monitor_pid, rec.monitor_start = pid, proc.start_time(pid)
@@ -333,7 +332,7 @@ class Creation:
         parent.settimeout(s.create_timeout)
         try:
             while True:
-                msg, sender = _recv_frame(parent)
+                msg, sender = recv_frame(parent)
                 if msg == b"M":  # the mount hook asks for prestart/createRuntime on the host
                     parent.sendall(self._host_hooks(rec, hook_spec, sender))
                     continue
@@ -345,7 +344,7 @@ class Creation:
             rec.init_start = proc.start_time(init_pid)
             state = oci_state(rec, "created")
             parent.sendall(encode(init_spec(cfg, state, opts.preserve_fds)))
-            reply, _ = _recv_frame(parent)
+            reply, _ = recv_frame(parent)
         except EOFError:
             raise LxcriError(self._start_failure()) from None
         except TimeoutError:
@@ -363,7 +362,7 @@ class Creation:
         cg.enter(self.monitor_pid, skip=("freezer",))
         rd.save(rec)
         if opts.pid_file:
-            _write_pid_file(opts.pid_file, self.monitor_pid)
+            write_pid_file(opts.pid_file, self.monitor_pid)
         return rec
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:

@@ -12,6 +12,8 @@ MAGIC = 0x3153584C  # "LXS1"
 FLAG_TERMINAL = 1
 FLAG_CAPS = 2
 NO_UMASK = 0xFFFFFFFF
+EXEC_DETACH = 1
+EXEC_NO_NEW_PRIVS = 2
 
 
 class Hook:
@@ -22,7 +24,9 @@ class Hook:
 class InitSpec:
     def __init__(self, args: list[str], env: list[str], terminal: bool = False, umask: int | None = None,
                  preserve_fds: int = 0, uid: int = 0, gid: int = 0, gids: list[int] | None = None,
-                 caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}") -> None:
+                 caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}",
+                 target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
+                 rlimits: list[tuple[int, int, int]] | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -34,6 +38,12 @@ class InitSpec:
         self.caps = caps  # bounding, effective, inheritable, permitted, ambient; None: leave as they are
         self.hooks = hooks or []
         self.state = state
+        # exec only: whose namespaces to join, and what liblxc does for the init otherwise
+        self.target_pid = target_pid
+        self.detach = detach
+        self.no_new_privs = no_new_privs
+        self.cwd = cwd
+        self.rlimits = rlimits or []  # (resource number, soft, hard)
 
 
 def _s(v: str) -> bytes:
@@ -58,5 +68,11 @@ def encode(spec: InitSpec) -> bytes:
     for h in spec.hooks:
         out.append(struct.pack("<I", h.timeout) + _s(h.path) + _v(h.args) + _v(h.env))
     out.append(_s(spec.state))
+    out.append(struct.pack("<II", spec.target_pid, (EXEC_DETACH if spec.detach else 0)
+                           | (EXEC_NO_NEW_PRIVS if spec.no_new_privs else 0)))
+    out.append(_s(spec.cwd))
+    out.append(struct.pack("<I", len(spec.rlimits)))
+    for res, soft, hard in spec.rlimits:
+        out.append(struct.pack("<IIIII", res, soft & 0xFFFFFFFF, soft >> 32, hard & 0xFFFFFFFF, hard >> 32))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

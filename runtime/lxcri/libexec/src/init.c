@@ -34,6 +34,8 @@
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -73,7 +75,19 @@ struct spec {
 	uint32_t nhooks;
 	struct hook *hooks;
 	char *state;
+	/* exec mode only */
+	uint32_t target_pid;
+	uint32_t exec_flags;
+	char *cwd;
+	uint32_t nrlimits;
+	struct {
+		uint32_t resource;
+		struct rlimit lim;
+	} *rlimits;
 };
+
+#define EXEC_DETACH 1u
+#define EXEC_NO_NEW_PRIVS 2u
 
 static int sync_fd = -1;
 
@@ -216,6 +230,21 @@ static void read_spec(struct spec *s)
 		get_strv(&c, &s->hooks[i].env);
 	}
 	s->state = get_str(&c);
+	s->target_pid = get_u32(&c);
+	s->exec_flags = get_u32(&c);
+	s->cwd = get_str(&c);
+	s->nrlimits = get_u32(&c);
+	if (s->nrlimits > 64)
+		die("too many rlimits");
+	s->rlimits = calloc(s->nrlimits + 1, sizeof(*s->rlimits));
+	for (uint32_t i = 0; i < s->nrlimits; i++) {
+		uint64_t lo, hi;
+		s->rlimits[i].resource = get_u32(&c);
+		lo = get_u32(&c), hi = get_u32(&c);
+		s->rlimits[i].lim.rlim_cur = lo | (hi << 32);
+		lo = get_u32(&c), hi = get_u32(&c);
+		s->rlimits[i].lim.rlim_max = lo | (hi << 32);
+	}
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -387,6 +416,110 @@ static void close_from(unsigned int lowest)
 		close(fd);
 }
 
+/*
+ * lxcri-init exec SYNC_FD: the process of `lxcri exec`. lxcri has put us in the
+ * container's cgroup; we join its namespaces, fork (a pid namespace is entered by
+ * the children of the joiner), and the child becomes the process. Without
+ * --detach we wait and exit exactly as it did; with it we exit at once and the
+ * process is re-parented to the caller's subreaper, which reaps it.
+ */
+static pid_t exec_child;
+
+static void forward(int sig)
+{
+	if (exec_child > 0)
+		kill(exec_child, sig);
+}
+
+static void join_namespaces(pid_t target)
+{
+	/* user first (it grants the rights for the others), mnt last (it changes /proc) */
+	static const char *const order[] = {"user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt"};
+	int fds[8];
+	char path[64];
+
+	for (int i = 0; i < 8; i++) {
+		struct stat theirs, ours;
+
+		fds[i] = -1;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", target, order[i]);
+		if (stat(path, &theirs) < 0)
+			continue; /* a namespace type this kernel lacks */
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", order[i]);
+		if (stat(path, &ours) == 0 && ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev)
+			continue; /* shared with the host */
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", target, order[i]);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			die("cannot open %s namespace of the container: %s", order[i], strerror(errno));
+	}
+	for (int i = 0; i < 8; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setns(fds[i], 0) < 0)
+			die("cannot join the container's %s namespace: %s", order[i], strerror(errno));
+		close(fds[i]);
+	}
+}
+
+static int exec_main(void)
+{
+	struct spec s;
+	char *exe;
+	int status;
+
+	memset(&s, 0, sizeof(s));
+	read_spec(&s);
+	join_namespaces((pid_t)s.target_pid);
+	exec_child = fork();
+	if (exec_child < 0)
+		die("fork: %s", strerror(errno));
+	if (exec_child == 0) {
+		setsid();
+		if ((s.flags & FLAG_TERMINAL) && isatty(0) && ioctl(0, TIOCSCTTY, 0) < 0)
+			die("cannot make the terminal the controlling one: %s", strerror(errno));
+		if (chdir(s.cwd[0] ? s.cwd : "/") < 0)
+			die("chdir to cwd (\"%s\") set in config.json failed: %s", s.cwd, strerror(errno));
+		for (uint32_t i = 0; i < s.nrlimits; i++)
+			if (setrlimit((int)s.rlimits[i].resource, &s.rlimits[i].lim) < 0)
+				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
+		apply_user(&s);
+		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			die("no_new_privs: %s", strerror(errno));
+		exe = resolve(s.args.v[0], &s.env);
+		reply('R', NULL); /* the caller learns our pid from the socket's credentials */
+		close(sync_fd);
+		sync_fd = -1;
+		if (s.umask != NO_UMASK)
+			umask((mode_t)s.umask);
+		reset_signals();
+		close_from(3 + s.preserve_fds);
+		execve(exe, s.args.v, s.env.v);
+		dprintf(2, "lxcri exec: %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(sync_fd);
+	sync_fd = -1;
+	if (s.exec_flags & EXEC_DETACH)
+		_exit(0);
+	for (int sig = 1; sig < 32; sig++)
+		if (sig != SIGCHLD && sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, forward);
+	while (waitpid(exec_child, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(255);
+	if (WIFSIGNALED(status)) {
+		struct rlimit nocore = {0, 0};
+		int sig = WTERMSIG(status);
+
+		setrlimit(RLIMIT_CORE, &nocore);
+		signal(sig, SIG_DFL);
+		kill(getpid(), sig);
+		_exit(128 + sig);
+	}
+	_exit(WEXITSTATUS(status));
+}
+
 int main(int argc, char *argv[])
 {
 	struct spec s;
@@ -395,6 +528,11 @@ int main(int argc, char *argv[])
 	char byte;
 	ssize_t r;
 
+	if (argc == 3 && strcmp(argv[1], "exec") == 0) {
+		sync_fd = atoi(argv[2]);
+		fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+		return exec_main();
+	}
 	if (argc != 3) {
 		dprintf(2, "lxcri-init: must be started by lxcri\n");
 		return 126;
