@@ -1,0 +1,33 @@
+#!/bin/bash
+# Install everything lxcri needs on a fresh Debian 12 machine (as root), idempotently:
+# Debian packages (liblxc and its headers, the peers and real clients the tests use),
+# a virtualenv in .venv with lxcri (its C helpers compiled by the package build) and the dev tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (containers need it)" >&2; exit 1; }
+
+PKGS=(
+  lxc lxc-dev pkg-config gcc libc6-dev          # liblxc, headers for the python bindings and the monitor
+  python3 python3-venv python3-dev              # the runtime's interpreter
+  busybox-static                                # test and demo rootfs
+  runc crun                                     # peers for the side-by-side benchmarks
+  podman conmon containerd                      # real callers
+  uidmap iproute2 procps util-linux             # newuidmap, ip, ps, nsenter
+  hyperfine                                     # CLI latency in bench/
+)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# liblxc's compiled-in mount point for the rootfs must exist
+mkdir -p /usr/lib/x86_64-linux-gnu/lxc/rootfs
+
+if [ ! -x .venv/bin/python3 ]; then
+  /usr/bin/python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip 2>/dev/null || true
+.venv/bin/pip install -q -e '.[dev]'
+echo "setup: done; .venv/bin/lxcri is the runtime"
