@@ -1,0 +1,215 @@
+"""Probe lxcri on this node: is the tree there, what does ``lxcri features`` say, does a
+container actually run through it?
+
+The runtime is driven through its runc-compatible command line, exactly as CRI-O and
+containerd drive it, so a "ready" report means the path the kubelet will use works. The
+command runner is injectable so that the logic is tested without the runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .model import Report
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What one runtime command did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Runner = Callable[[Sequence[str], float], Result]
+
+
+def run_command(argv: Sequence[str], timeout: float) -> Result:
+    """Run a command with a clean environment, as CRI-O does (it scrubs the environment)."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+    except subprocess.TimeoutExpired:
+        return Result(124, "", f"timed out after {timeout:g}s")
+    except OSError as exc:
+        return Result(127, "", str(exc))
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """Where the runtime is and how to try it.
+
+    ``runtime`` is the command that runs lxcri as the node's CRI runtime would, e.g.
+    ``("/host/opt/lxcri/bin/lxcri",)``; ``smoke_binary`` is a static executable copied into
+    a throw-away rootfs and run as the smoke container (``None`` skips the smoke test).
+    """
+
+    runtime: tuple[str, ...] = ("/opt/lxcri/bin/lxcri",)
+    installed: str | None = None  # the file whose presence means "installed"; default runtime[-1]
+    root: str = "/run/lxcri-probe"
+    cgroup_fs: str = "/sys/fs/cgroup"
+    userns_sysctl: str = "/proc/sys/user/max_user_namespaces"
+    smoke_binary: str | None = "/bin/busybox"
+    smoke_args: tuple[str, ...] = ("/probe", "true")
+    timeout: float = 30.0
+    workdir: str | None = None
+
+
+def cgroup_layout(cgroup_fs: str) -> str | None:
+    """v2 (unified), hybrid (v1 controllers plus cgroup2 at ``unified``) or v1."""
+    root = Path(cgroup_fs)
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified" / "cgroup.controllers").exists():
+        return "hybrid"
+    if any((root / c).is_dir() for c in ("memory", "cpu", "pids", "cpu,cpuacct")):
+        return "v1"
+    return None
+
+
+def _get(doc: Mapping[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(key)  # type: ignore[assignment]
+    return doc
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)?([-+~.][0-9A-Za-z.+~-]*)?")
+
+
+def _version_in(text: str) -> str | None:
+    match = _VERSION.search(text)
+    return match.group(0) if match else None
+
+
+def liblxc_version(features: Mapping[str, Any]) -> str | None:
+    """The liblxc version from the features annotations (an ``*lxc.version`` key)."""
+    notes = features.get("annotations") or {}
+    if not isinstance(notes, Mapping):
+        return None
+    for key in sorted(notes):
+        if key.endswith(("lxc.version", "liblxc.version")) and "lxcri" not in key:
+            return str(notes[key])
+    return None
+
+
+def read_features(doc: Mapping[str, Any], report: dict[str, Any]) -> None:
+    """Fill report fields from the OCI features document ``lxcri features`` prints."""
+    linux = doc.get("linux") or {}
+    namespaces = _get(linux, "namespaces")
+    if isinstance(namespaces, list):
+        report["userns"] = "user" in namespaces
+    report["seccomp"] = _flag(_get(linux, "seccomp", "enabled"))
+    report["apparmor"] = _flag(_get(linux, "apparmor", "enabled"))
+    report["selinux"] = _flag(_get(linux, "selinux", "enabled"))
+    report["liblxc"] = liblxc_version(doc)
+
+
+def smoke_bundle(bundle: Path, binary: str, args: Sequence[str]) -> None:
+    """A minimal OCI bundle: a rootfs holding one static binary, run as ``args``."""
+    rootfs = bundle / "rootfs"
+    target = rootfs / args[0].lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(binary, target)
+    for d in ("proc", "dev", "sys", "tmp"):
+        (rootfs / d).mkdir(exist_ok=True)
+    config = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": list(args),
+                    "env": ["PATH=/"], "cwd": "/", "noNewPrivileges": True,
+                    "capabilities": {"bounding": [], "effective": [], "permitted": []}},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "lxcri-probe",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "mode=755", "size=64k"]}],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
+                  "resources": {"pids": {"limit": 16}}},
+    }
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
+    """Run one container to completion through the runtime; returns "" or what failed."""
+    assert cfg.smoke_binary is not None
+    rt = [*cfg.runtime, "--root", cfg.root]
+    with tempfile.TemporaryDirectory(prefix="lxcri-probe-", dir=cfg.workdir) as tmp:
+        bundle = Path(tmp)
+        try:
+            smoke_bundle(bundle, cfg.smoke_binary, cfg.smoke_args)
+        except OSError as exc:
+            return f"cannot build smoke bundle: {exc}"
+        try:
+            for step in (["create", "--bundle", str(bundle), container_id], ["start", container_id]):
+                res = run([*rt, *step], cfg.timeout)
+                if res.returncode != 0:
+                    return f"smoke {step[0]} failed: {_last_line(res.stderr)}"
+            deadline = time.monotonic() + cfg.timeout
+            while True:
+                res = run([*rt, "state", container_id], cfg.timeout)
+                status = json.loads(res.stdout).get("status") if res.returncode == 0 else None
+                if status == "stopped":
+                    return ""
+                if res.returncode != 0:
+                    return f"smoke state failed: {_last_line(res.stderr)}"
+                if time.monotonic() > deadline:
+                    return f"smoke container still {status} after {cfg.timeout:g}s"
+                time.sleep(0.1)
+        except ValueError as exc:
+            return f"smoke state printed no JSON: {exc}"
+        finally:
+            run([*rt, "delete", "--force", container_id], cfg.timeout)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no error message"
+
+
+def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
+    """Probe the node. Never raises: whatever fails becomes ``ready=False`` with a reason."""
+    found: dict[str, Any] = {"cgroup": cgroup_layout(cfg.cgroup_fs)}
+    binary = cfg.installed or cfg.runtime[-1]
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        return Report(ready=False, reason=f"runtime not installed at {binary}", **found)
+
+    res = run([*cfg.runtime, "--version"], cfg.timeout)
+    if res.returncode == 0:
+        found["lxcri"] = _version_in(res.stdout)
+    res = run([*cfg.runtime, "features"], cfg.timeout)
+    if res.returncode != 0:
+        return Report(ready=False, reason=f"lxcri features failed: {_last_line(res.stderr)}", **found)
+    try:
+        features = json.loads(res.stdout)
+        if not isinstance(features, dict) or "ociVersionMax" not in features:
+            raise ValueError("no ociVersionMax")
+    except ValueError as exc:
+        return Report(ready=False, reason=f"lxcri features: not an OCI features document ({exc})", **found)
+    read_features(features, found)
+    if found.get("userns") and os.path.exists(cfg.userns_sysctl):
+        with contextlib.suppress(OSError, ValueError):
+            found["userns"] = int(Path(cfg.userns_sysctl).read_text().strip() or 0) > 0
+
+    if cfg.smoke_binary is not None:
+        failure = smoke_test(cfg, run, f"lxcri-probe-{os.getpid()}-{time.monotonic_ns()}")
+        if failure:
+            return Report(ready=False, reason=failure, **found)
+    return Report(ready=True, **found)
