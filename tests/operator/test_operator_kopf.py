@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import kopf
+from fake_apiserver import FakeApiServer
 
 from lxcri_agent.kube.fake import FakeNodeAPI
 from lxcri_agent.operator.main import build_registry
@@ -48,3 +56,60 @@ def test_startup_configures_kopf_for_nodes_only() -> None:
     asyncio.run(go())
     assert settings.posting.enabled is False
     assert settings.scanning.disabled is True
+
+
+# --- the operator under kopf, end to end -------------------------------------------------
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@contextlib.contextmanager
+def running_operator(cluster: Any) -> Iterator[None]:
+    """kopf.operator with our registry, in a thread: against the fake served over HTTP, or
+    against the real cluster (kopf's own login through the kubernetes client)."""
+    with contextlib.ExitStack() as stack:
+        login = None
+        if cluster.fake is not None:
+            server = stack.enter_context(FakeApiServer(cluster.fake))
+
+            def login(**_: Any) -> kopf.ConnectionInfo:
+                return kopf.ConnectionInfo(server=server.url, insecure=True)
+
+        registry = build_registry(Reconciler(cluster.api, cluster.prefix), login=login)
+        stop, ready = threading.Event(), threading.Event()
+        thread = threading.Thread(target=lambda: asyncio.run(kopf.operator(
+            registry=registry, standalone=True, clusterwide=True, stop_flag=stop, ready_flag=ready)),
+            daemon=True)
+        thread.start()
+        try:
+            assert ready.wait(20), "kopf did not start"
+            yield
+        finally:
+            stop.set()
+            thread.join(20)
+
+
+def test_kopf_labels_nodes_and_leaves_no_trace_of_its_own(cluster: Any) -> None:
+    p = cluster.prefix
+    n = cluster.add_node("k", labels={"keep": "me"})
+    with running_operator(cluster):
+        cluster.set_annotation(n, report_annotation(p), Report(ready=True, seccomp=True).to_json())
+        wait_for(lambda: cluster.labels(n).get(f"{p}/runtime") == "ready")
+        patches = cluster.api.requests["patch"]
+        cluster.set_annotation(n, report_annotation(p), Report(ready=False, reason="smoke").to_json())
+        wait_for(lambda: cluster.labels(n).get(f"{p}/runtime") == "not-ready")
+        wait_for(lambda: f"{p}/seccomp" not in cluster.labels(n))
+        time.sleep(0.5)  # let the operator's own patch echo back: it must cause nothing more
+        assert cluster.api.requests["patch"] - patches == 1
+    meta = cluster.node(n)["metadata"]
+    assert not meta.get("finalizers"), "kopf put a finalizer on a Node"
+    assert not [k for k in meta.get("annotations", {}) if "kopf" in k], "kopf stored state on a Node"
+    assert cluster.labels(n)["keep"] == "me"
+    assert [e["reason"] for e in cluster.api.events] == ["LxcriReady", "LxcriNotReady"]

@@ -99,13 +99,16 @@ class FakeNodeAPI:
     def watch_nodes(self, resource_version: str, timeout_seconds: int = 60) -> Iterator[WatchEvent]:
         """Yield what happened after ``resource_version``, then end as a server timeout would."""
         self._request("watch")
+        yield from self.history_since(resource_version)
+
+    def history_since(self, resource_version: str) -> list[WatchEvent]:
+        """The watch events after ``resource_version`` (uncounted; raises Expired when compacted)."""
         since = int(resource_version)
         with self._lock:
             oldest = self._history[0][0] if self._history else self._rv + 1
             if since + 1 < oldest and since < self._rv:
                 raise Expired()
-            pending = [copy.deepcopy(ev) for rv, ev in self._history if rv > since]
-        yield from pending
+            return [copy.deepcopy(ev) for rv, ev in self._history if rv > since]
 
     def patch_node(self, name: str, patch: Mapping[str, Any]) -> JSON:
         if self.before_patch is not None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
@@ -29,11 +29,17 @@ PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL = "kopf.dev", "v1", "clusterkopfp
 RETRY_SECONDS = 10.0
 
 
-def build_registry(reconciler: Reconciler, retry_seconds: float = RETRY_SECONDS) -> kopf.OperatorRegistry:
+def build_registry(reconciler: Reconciler, retry_seconds: float = RETRY_SECONDS,
+                   login: Callable[..., kopf.ConnectionInfo | None] | None = None) -> kopf.OperatorRegistry:
     """Register the handlers on a registry of their own (not kopf's global one), so that a
-    test can check exactly what the operator watches and that nothing puts finalizers."""
+    test can check exactly what the operator watches and that nothing puts finalizers.
+
+    A plain registry has none of kopf's implicit login handlers, so login is explicit: the
+    ``kubernetes`` client's configuration (in-cluster, else KUBECONFIG) unless ``login`` is given.
+    """
     registry = kopf.OperatorRegistry()
     tasks: list[asyncio.Task[None]] = []
+    kopf.on.login(registry=registry)(login or kopf.login_via_client)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
