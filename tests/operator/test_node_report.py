@@ -184,3 +184,22 @@ def test_run_reporter_needs_a_node_name(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("NODE_NAME", raising=False)
     with pytest.raises(ValueError, match="NODE_NAME"):
         run_reporter(api=object())  # type: ignore[arg-type]
+
+
+def test_probe_config_from_the_daemonset_environment() -> None:
+    cfg = ProbeConfig.from_environment({"LXCRI_HOST_ROOT": "/host", "LXCRI_PREFIX": "/usr/local/lxcri",
+                                        "LXCRI_RUNTIME_ROOT": "/run/lxcri"})
+    assert cfg.runtime == ("/host/usr/local/lxcri/bin/lxcri",)
+    assert cfg.root == "/host/run/lxcri/probe"
+    assert cfg.smoke_binary == "/bin/busybox"
+    assert ProbeConfig.from_environment({"LXCRI_SMOKE_TEST": "false"}).smoke_binary is None
+
+
+def test_chart_sets_every_variable_the_reporter_reads() -> None:
+    import re
+
+    chart = (Path(__file__).resolve().parents[2] / "charts/lxcri/templates/agent-daemonset.yaml").read_text()
+    names = set(re.findall(r"name: (\w+)", chart))
+    for var in ("NODE_NAME", "LXCRI_HOST_ROOT", "LXCRI_PREFIX", "LXCRI_RUNTIME_ROOT", "LXCRI_SMOKE_TEST",
+                "LXCRI_LABEL_PREFIX", "LXCRI_REPORT_INTERVAL"):
+        assert var in names, var

@@ -68,6 +68,27 @@ class ProbeConfig:
     workdir: str | None = None
 
 
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ProbeConfig:
+        """The configuration the DaemonSet's environment describes (see the chart).
+
+        The node's paths are seen under ``LXCRI_HOST_ROOT`` (``/host``): the runtime tree at
+        ``<host root><LXCRI_PREFIX>/bin/lxcri``, its state under ``LXCRI_RUNTIME_ROOT``.
+        ``LXCRI_SMOKE_TEST=false`` skips the smoke container; ``LXCRI_SMOKE_BINARY`` names
+        the static executable it runs (``/bin/busybox`` in the image).
+        """
+        env = os.environ if env is None else env
+        host = env.get("LXCRI_HOST_ROOT", "/host")
+        prefix = env.get("LXCRI_PREFIX", "/opt/lxcri")
+        root = env.get("LXCRI_RUNTIME_ROOT", "/run/lxcri")
+        smoke = env.get("LXCRI_SMOKE_TEST", "true").lower() not in ("false", "0", "no")
+        return cls(
+            runtime=(os.path.join(host, prefix.lstrip("/"), "bin", "lxcri"),),
+            root=os.path.join(host, root.lstrip("/"), "probe"),
+            smoke_binary=env.get("LXCRI_SMOKE_BINARY", "/bin/busybox") if smoke else None,
+        )
+
+
 def cgroup_layout(cgroup_fs: str) -> str | None:
     """v2 (unified), hybrid (v1 controllers plus cgroup2 at ``unified``) or v1."""
     root = Path(cgroup_fs)

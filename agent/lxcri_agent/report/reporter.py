@@ -31,7 +31,8 @@ def run_reporter(
     until ``stop`` is set. Blocks: run it in a thread beside the health server.
 
     Defaults come from the environment the chart sets: ``NODE_NAME`` (downward API),
-    ``LXCRI_LABEL_PREFIX``, ``LXCRI_REPORT_INTERVAL``. A failed publish is retried sooner
+    ``LXCRI_LABEL_PREFIX``, ``LXCRI_REPORT_INTERVAL`` and the paths read by
+    :meth:`ProbeConfig.from_environment`. A failed publish is retried sooner
     than a full interval, because until it lands the operator labels from stale data.
     """
     name = node_name or os.environ.get("NODE_NAME")
@@ -46,7 +47,7 @@ def run_reporter(
     publisher = Publisher(api, name, prefix or os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX))
     stop = stop or threading.Event()
     while not stop.is_set():
-        report = probe(config or ProbeConfig(), run)
+        report = probe(config or ProbeConfig.from_environment(), run)
         wait = period
         try:
             publisher.publish(report)
