@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_apiserver import FakeApiServer
 from kubernetes import client
 
 from lxcri_agent.kube.api import ApiError, Conflict, Expired, NotFound
 from lxcri_agent.kube.client import KubeNodeAPI
 from lxcri_agent.kube.fake import FakeNodeAPI
+from lxcri_agent.kube.fakeserver import FakeApiServer
 
 
 @pytest.fixture

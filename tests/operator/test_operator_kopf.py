@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import kopf
-from fake_apiserver import FakeApiServer
 
 from lxcri_agent.kube.fake import FakeNodeAPI
+from lxcri_agent.kube.fakeserver import FakeApiServer
 from lxcri_agent.operator.main import build_registry
 from lxcri_agent.operator.reconcile import Reconciler
 from lxcri_agent.report.model import Report, report_annotation

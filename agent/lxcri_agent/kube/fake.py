@@ -134,6 +134,11 @@ class FakeNodeAPI:
 
     # --- internals ---------------------------------------------------------------------
 
+    def request(self, verb: str) -> None:
+        """Count one request of ``verb`` and raise its injected fault, if any (the HTTP server
+        in :mod:`.fakeserver` calls this for watches, which it serves itself)."""
+        self._request(verb)
+
     def _request(self, verb: str) -> None:
         with self._lock:
             self.requests[verb] += 1

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from lxcri_agent.kube.api import ApiError, Expired
-from lxcri_agent.kube.fake import FakeNodeAPI
+from .api import ApiError, Expired
+from .fake import FakeNodeAPI
 
 RESOURCES = {
     "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
@@ -141,7 +141,7 @@ class FakeApiServer:
         rv = request.query.get("resourceVersion") or self.fake.list_nodes()[1]
         deadline = time.monotonic() + float(request.query.get("timeoutSeconds", "30"))
         try:
-            self.fake._request("watch")  # counted, and faults apply, like the in-process fake
+            self.fake.request("watch")  # counted, and faults apply, like the in-process fake
         except ApiError as err:
             return status(err)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -151,9 +151,9 @@ class FakeApiServer:
                 try:
                     events = self.fake.history_since(rv)
                 except Expired:
-                    err = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
+                    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
                                                        "message": "too old resource version"}}
-                    await resp.write(json.dumps(err).encode() + b"\n")
+                    await resp.write(json.dumps(gone).encode() + b"\n")
                     break
                 for ev in events:
                     rv = ev.node["metadata"]["resourceVersion"]
