@@ -83,7 +83,7 @@ def main() -> int:
 
         def all_labelled() -> bool:
             labelled["n"] = fake.requests["patch"]
-            return labelled["n"] >= ns.nodes
+            return bool(labelled["n"] >= ns.nodes)
 
         wait_for(all_labelled, 600)
         results["initial_convergence"] = {"seconds": round(time.perf_counter() - t0, 2),
@@ -100,7 +100,11 @@ def main() -> int:
             before = dict(fake.requests)
             fake.patch_node(target, {"metadata": {"annotations": {report_annotation(PREFIX): new.to_json()}}})
             want = "ready" if new.ready else "not-ready"
-            took = wait_for(lambda w=want: fake.node(target)["metadata"]["labels"].get(READY_LABEL) == w, 60)
+
+            def flipped(w: str = want) -> bool:
+                return bool(fake.node(target)["metadata"]["labels"].get(READY_LABEL) == w)
+
+            took = wait_for(flipped, 60)
             time.sleep(0.5)
             delta = {k: v - before.get(k, 0) for k, v in fake.requests.items() if v != before.get(k, 0)}
             delta["patch"] -= 1  # the agent's own report write
