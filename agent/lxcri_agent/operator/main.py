@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -89,6 +90,13 @@ def ensure_peering(name: str) -> None:
             raise
 
 
+def peering_priority() -> int:
+    """A distinct priority for this replica, so exactly one replica is active: the highest.
+    Random rather than ordered because replicas of a Deployment are interchangeable."""
+    fixed = os.environ.get("LXCRI_PEERING_PRIORITY")
+    return int(fixed) if fixed else random.SystemRandom().randrange(1, 2**31)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the operator Deployment; configured by environment variables."""
     del argv  # everything comes from the environment the chart sets
@@ -103,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if peering:
         ensure_peering(peering)
     kopf.run(
+        # kopf pauses *every* replica while two share a priority: give each one its own
+        priority=peering_priority(),
         registry=build_registry(Reconciler(api, prefix)),
         clusterwide=True,
         standalone=not peering,
