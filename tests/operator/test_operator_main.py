@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,13 @@ from lxcri_agent.kube.fakeserver import FakeApiServer
 from lxcri_agent.report.model import Report, report_annotation
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
+
+
+def free_port() -> str:
+    """A free port for the process's liveness endpoint (kopf reads port 0 as 80)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
 
 
 def kubeconfig(url: str, path: Path) -> Path:
@@ -33,7 +41,7 @@ def kubeconfig(url: str, path: Path) -> Path:
 def test_operator_process_labels_and_stops_on_sigterm(cluster: Any, tmp_path: Path) -> None:
     n = cluster.add_node("m")
     env = {**os.environ, "LXCRI_LABEL_PREFIX": cluster.prefix, "LXCRI_PEERING_NAME": "",
-           "LXCRI_HEALTH_PORT": "0", "LXCRI_LOG_LEVEL": "info",
+           "LXCRI_HEALTH_PORT": free_port(), "LXCRI_LOG_LEVEL": "info",
            "PYTHONPATH": os.pathsep.join([str(AGENT), os.environ.get("PYTHONPATH", "")])}
     server = FakeApiServer(cluster.fake) if cluster.fake is not None else None
     if server is not None:

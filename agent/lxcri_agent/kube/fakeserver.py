@@ -1,13 +1,15 @@
 """The fake Node API served over HTTP, so that unmodified clients can talk to it: kopf (the
 operator's real watch and handler dispatch) and the official ``kubernetes`` client behind
-KubeNodeAPI. It serves only what those two ask for: discovery of core/v1, Node
-get/list/watch/patch and Event create, with Kubernetes-shaped Status errors.
+KubeNodeAPI. It serves only what those two ask for: discovery, Node get/list/watch/patch,
+Event create, and ClusterKopfPeering objects for kopf peering, with Kubernetes-shaped
+Status errors.
 Listens on 127.0.0.1 only, on a free port, in a thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import threading
 import time
@@ -17,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .api import ApiError, Expired
-from .fake import FakeNodeAPI
+from .fake import FakeNodeAPI, merge_patch
 
 RESOURCES = {
     "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
@@ -40,7 +42,14 @@ STATIC: dict[str, Any] = {
     "/apis": {"kind": "APIGroupList", "groups": [
         {"name": "apiextensions.k8s.io",
          "versions": [{"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}],
-         "preferredVersion": {"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}}]},
+         "preferredVersion": {"groupVersion": "apiextensions.k8s.io/v1", "version": "v1"}},
+        {"name": "kopf.dev", "versions": [{"groupVersion": "kopf.dev/v1", "version": "v1"}],
+         "preferredVersion": {"groupVersion": "kopf.dev/v1", "version": "v1"}}]},
+    "/apis/kopf.dev/v1": {
+        "kind": "APIResourceList", "groupVersion": "kopf.dev/v1",
+        "resources": [{"name": "clusterkopfpeerings", "singularName": "clusterkopfpeering",
+                       "namespaced": False, "kind": "ClusterKopfPeering",
+                       "verbs": ["create", "get", "list", "watch", "patch"]}]},
     "/apis/apiextensions.k8s.io/v1": {
         "kind": "APIResourceList", "groupVersion": "apiextensions.k8s.io/v1",
         "resources": [{"name": "customresourcedefinitions", "singularName": "customresourcedefinition",
@@ -64,6 +73,23 @@ def status(err: ApiError) -> web.Response:
     return web.json_response(body, status=err.status or 500)
 
 
+class Peerings:
+    """ClusterKopfPeering objects (what the chart's CRD defines), for kopf peering: create,
+    get, list, watch and merge-patch, nothing else."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.history: list[tuple[int, str, dict[str, Any]]] = []
+        self.rv = 0
+
+    def store(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.objects[obj["metadata"]["name"]] = obj
+        self.history.append((self.rv, kind, copy.deepcopy(obj)))
+        return obj
+
+
 class FakeApiServer:
     def __init__(self, fake: FakeNodeAPI) -> None:
         self.fake = fake
@@ -72,6 +98,7 @@ class FakeApiServer:
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._closing = False
+        self.peerings = Peerings()
 
     def __enter__(self) -> FakeApiServer:
         self._thread.start()
@@ -92,6 +119,11 @@ class FakeApiServer:
         app.router.add_get("/api/v1/nodes/{name}", self.get_node)
         app.router.add_patch("/api/v1/nodes/{name}", self.patch_node)
         app.router.add_post("/api/v1/namespaces/{ns}/events", self.create_event)
+        peerings = "/apis/kopf.dev/v1/clusterkopfpeerings"
+        app.router.add_get(peerings, self.list_peerings)
+        app.router.add_post(peerings, self.create_peering)
+        app.router.add_get(peerings + "/{name}", self.get_peering)
+        app.router.add_patch(peerings + "/{name}", self.patch_peering)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -102,6 +134,42 @@ class FakeApiServer:
     async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def create_peering(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["metadata"]["name"] in self.peerings.objects:
+            return status(ApiError(409, "already exists"))
+        return web.json_response(self.peerings.store("ADDED", body), status=201)
+
+    async def get_peering(self, request: web.Request) -> web.Response:
+        obj = self.peerings.objects.get(request.match_info["name"])
+        return web.json_response(obj) if obj else status(ApiError(404, "not found"))
+
+    async def patch_peering(self, request: web.Request) -> web.Response:
+        obj = self.peerings.objects.get(request.match_info["name"])
+        if obj is None:
+            return status(ApiError(404, "not found"))
+        return web.json_response(self.peerings.store("MODIFIED", merge_patch(obj, await request.json())))
+
+    async def list_peerings(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") not in ("true", "1"):
+            return web.json_response({"kind": "ClusterKopfPeeringList", "apiVersion": "kopf.dev/v1",
+                                      "metadata": {"resourceVersion": str(self.peerings.rv)},
+                                      "items": list(self.peerings.objects.values())})
+        rv = int(request.query.get("resourceVersion") or self.peerings.rv)
+        deadline = time.monotonic() + float(request.query.get("timeoutSeconds", "30"))
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        try:
+            while time.monotonic() < deadline and not self._closing:
+                for at, kind, obj in [h for h in self.peerings.history if h[0] > rv]:
+                    rv = at
+                    await resp.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+                await asyncio.sleep(0.02)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
 
     async def get_node(self, request: web.Request) -> web.Response:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -57,7 +58,8 @@ class Reconciler:
     def __init__(self, api: NodeAPI, prefix: str) -> None:
         self.api = api
         self.prefix = prefix
-        self.instance = socket.gethostname()
+        # names the replica in Events (reportingInstance): the pod name from the downward API
+        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
         self._pending: set[str] = set()
         self._lock = threading.Lock()
 
