@@ -78,6 +78,7 @@ def tree(tmp_path: Path) -> ProbeConfig:
     sysctl = tmp_path / "max_user_namespaces"
     sysctl.write_text("1000\n")
     return ProbeConfig(runtime=(str(lxcri),), root=str(tmp_path / "run"), cgroup_fs=str(cg),
+                       mountinfo=str(tmp_path / "no-mountinfo"),
                        userns_sysctl=str(sysctl), smoke_binary=str(smoke), timeout=2, workdir=str(tmp_path))
 
 
@@ -203,3 +204,26 @@ def test_chart_sets_every_variable_the_reporter_reads() -> None:
     for var in ("NODE_NAME", "LXCRI_HOST_ROOT", "LXCRI_PREFIX", "LXCRI_RUNTIME_ROOT", "LXCRI_SMOKE_TEST",
                 "LXCRI_LABEL_PREFIX", "LXCRI_REPORT_INTERVAL"):
         assert var in names, var
+
+
+MOUNTS_V2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+MOUNTS_HYBRID = """31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+40 31 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+MOUNTS_V1 = """31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+"""
+
+
+def test_cgroup_layout_from_the_host_mount_table(tmp_path: Path, tree: ProbeConfig) -> None:
+    from lxcri_agent.report.probe import cgroup_layout_from_mountinfo
+
+    assert cgroup_layout_from_mountinfo(MOUNTS_V2) == "v2"
+    assert cgroup_layout_from_mountinfo(MOUNTS_HYBRID) == "hybrid"
+    assert cgroup_layout_from_mountinfo(MOUNTS_V1) == "v1"
+    assert cgroup_layout_from_mountinfo("garbage\n") is None
+    # the host's table wins over what the pod's /sys/fs/cgroup shows
+    (tmp_path / "mountinfo").write_text(MOUNTS_V2)
+    cfg = ProbeConfig(**{**tree.__dict__, "mountinfo": str(tmp_path / "mountinfo")})
+    assert probe(cfg, FakeRuntime()).cgroup == "v2"

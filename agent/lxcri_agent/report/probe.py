@@ -61,6 +61,9 @@ class ProbeConfig:
     installed: str | None = None  # the file whose presence means "installed"; default runtime[-1]
     root: str = "/run/lxcri-probe"
     cgroup_fs: str = "/sys/fs/cgroup"
+    # the host's mounts (the DaemonSet shares the host PID namespace): a container's own
+    # /sys/fs/cgroup may not show the host's layout, e.g. hide the cgroup2 mount of a hybrid host
+    mountinfo: str = "/proc/1/mountinfo"
     userns_sysctl: str = "/proc/sys/user/max_user_namespaces"
     smoke_binary: str | None = "/bin/busybox"
     smoke_args: tuple[str, ...] = ("/probe", "true")
@@ -89,8 +92,30 @@ class ProbeConfig:
         )
 
 
+def cgroup_layout_from_mountinfo(text: str) -> str | None:
+    """The host's cgroup layout from its mount table (``/proc/1/mountinfo``)."""
+    v1 = False
+    v2_at: set[str] = set()
+    for line in text.splitlines():
+        fields, sep, fs = line.partition(" - ")
+        parts = fields.split()
+        if not sep or len(parts) < 5:
+            continue
+        fstype = fs.split(" ", 1)[0]
+        if fstype == "cgroup2":
+            v2_at.add(parts[4])
+        elif fstype == "cgroup":
+            v1 = True
+    if "/sys/fs/cgroup" in v2_at:
+        return "v2"
+    if v1:
+        return "hybrid" if v2_at else "v1"
+    return None
+
+
 def cgroup_layout(cgroup_fs: str) -> str | None:
-    """v2 (unified), hybrid (v1 controllers plus cgroup2 at ``unified``) or v1."""
+    """v2 (unified), hybrid (v1 controllers plus cgroup2 at ``unified``) or v1, from what this
+    process sees at ``cgroup_fs``: the fallback when the host's mount table is not readable."""
     root = Path(cgroup_fs)
     if (root / "cgroup.controllers").exists():
         return "v2"
@@ -207,7 +232,10 @@ def _last_line(text: str) -> str:
 
 def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
     """Probe the node. Never raises: whatever fails becomes ``ready=False`` with a reason."""
-    found: dict[str, Any] = {"cgroup": cgroup_layout(cfg.cgroup_fs)}
+    layout = None
+    with contextlib.suppress(OSError):
+        layout = cgroup_layout_from_mountinfo(Path(cfg.mountinfo).read_text())
+    found: dict[str, Any] = {"cgroup": layout or cgroup_layout(cfg.cgroup_fs)}
     binary = cfg.installed or cfg.runtime[-1]
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         return Report(ready=False, reason=f"runtime not installed at {binary}", **found)
