@@ -33,7 +33,8 @@ class FakeRuntime:
     VERBS = ("--version", "features", "create", "start", "state", "delete")
 
     def __init__(self, features: Any = FEATURES, fail: str = "",
-                 states: Sequence[str] = ("running", "stopped")) -> None:
+                 states: Sequence[str] = ("running", "stopped"), runs: bool = True) -> None:
+        self.runs = runs
         self.features = features
         self.fail = fail
         self.states = list(states)
@@ -55,8 +56,12 @@ class FakeRuntime:
         if cmd == "create":
             self.bundle = Path(argv[argv.index("--bundle") + 1])
             config = json.loads((self.bundle / "config.json").read_text())
-            assert config["process"]["args"] == ["/probe", "true"]
-            assert (self.bundle / "rootfs" / "probe").is_file()
+            assert config["process"]["args"][0] == "/bin/busybox"
+            assert (self.bundle / "rootfs" / "bin" / "busybox").is_file()
+            assert {"destination": "/out", "type": "bind", "source": str(self.bundle / "out"),
+                    "options": ["rbind", "rw", "nosuid", "nodev"]} in config["mounts"]
+        if cmd == "start" and self.runs and self.bundle is not None:
+            (self.bundle / "out" / "result").write_text("lxcri-probe-ok\n")  # what the process does
         if cmd == "state":
             status = self.states.pop(0) if len(self.states) > 1 else self.states[0]
             return Result(0, json.dumps({"ociVersion": "1.2.0", "id": argv[-1], "status": status}), "")
@@ -115,6 +120,11 @@ def test_features_that_are_not_oci_features(tree: ProbeConfig) -> None:
 def test_smoke_container_that_never_stops(tree: ProbeConfig) -> None:
     report = probe(ProbeConfig(**{**tree.__dict__, "timeout": 0.3}), FakeRuntime(states=["running"]))
     assert not report.ready and "still running" in report.reason
+
+
+def test_smoke_container_that_did_not_run_its_process(tree: ProbeConfig) -> None:
+    report = probe(tree, FakeRuntime(runs=False))
+    assert not report.ready and "without running its process" in report.reason
 
 
 def test_userns_disabled_by_sysctl(tree: ProbeConfig) -> None:

@@ -37,15 +37,25 @@ Runner = Callable[[Sequence[str], float], Result]
 
 
 def run_command(argv: Sequence[str], timeout: float) -> Result:
-    """Run a command with a clean environment, as CRI-O does (it scrubs the environment)."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
-    except subprocess.TimeoutExpired:
-        return Result(124, "", f"timed out after {timeout:g}s")
-    except OSError as exc:
-        return Result(127, "", str(exc))
-    return Result(done.returncode, done.stdout, done.stderr)
+    """Run a command with a clean environment, as CRI-O does (it scrubs the environment).
+
+    Output goes to temporary files, not pipes: the container ``create`` starts inherits the
+    runtime's stdout and stderr and keeps them open, so reading a pipe to its end would wait
+    for the container to exit. Standard input is /dev/null for the same reason.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                  timeout=timeout, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+        except subprocess.TimeoutExpired:
+            return Result(124, "", f"timed out after {timeout:g}s")
+        except OSError as exc:
+            return Result(127, "", str(exc))
+        texts = []
+        for f in (out, err):
+            f.seek(0)
+            texts.append(f.read().decode(errors="replace"))
+        return Result(done.returncode, *texts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +64,10 @@ class ProbeConfig:
 
     ``runtime`` is the command that runs lxcri as the node's CRI runtime would, e.g.
     ``("/host/opt/lxcri/bin/lxcri",)``; ``smoke_binary`` is a static executable copied into
-    a throw-away rootfs and run as the smoke container (``None`` skips the smoke test).
+    a throw-away rootfs at ``smoke_args[0]`` and run as the smoke container (``None`` skips
+    the smoke test). The container must write ``SMOKE_OK`` to ``/out/result``, a directory
+    bind-mounted from the bundle: proof that the process really ran, since ``state`` does
+    not tell a clean exit from a failed exec.
     """
 
     runtime: tuple[str, ...] = ("/opt/lxcri/bin/lxcri",)
@@ -66,7 +79,7 @@ class ProbeConfig:
     mountinfo: str = "/proc/1/mountinfo"
     userns_sysctl: str = "/proc/sys/user/max_user_namespaces"
     smoke_binary: str | None = "/bin/busybox"
-    smoke_args: tuple[str, ...] = ("/probe", "true")
+    smoke_args: tuple[str, ...] = ("/bin/busybox", "sh", "-c", "echo lxcri-probe-ok > /out/result")
     timeout: float = 30.0
     workdir: str | None = None
 
@@ -169,14 +182,19 @@ def read_features(doc: Mapping[str, Any], report: dict[str, Any]) -> None:
     report["liblxc"] = liblxc_version(doc)
 
 
+SMOKE_OK = "lxcri-probe-ok"
+
+
 def smoke_bundle(bundle: Path, binary: str, args: Sequence[str]) -> None:
-    """A minimal OCI bundle: a rootfs holding one static binary, run as ``args``."""
+    """A minimal OCI bundle: a read-only rootfs holding one static binary, run as ``args``,
+    with the bundle's ``out`` directory bind-mounted writable at ``/out``."""
     rootfs = bundle / "rootfs"
     target = rootfs / args[0].lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(binary, target)
-    for d in ("proc", "dev", "sys", "tmp"):
+    for d in ("proc", "dev", "sys", "tmp", "out"):
         (rootfs / d).mkdir(exist_ok=True)
+    (bundle / "out").mkdir()
     config = {
         "ociVersion": "1.0.2",
         "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": list(args),
@@ -186,7 +204,9 @@ def smoke_bundle(bundle: Path, binary: str, args: Sequence[str]) -> None:
         "hostname": "lxcri-probe",
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
                    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-                    "options": ["nosuid", "mode=755", "size=64k"]}],
+                    "options": ["nosuid", "mode=755", "size=64k"]},
+                   {"destination": "/out", "type": "bind", "source": str(bundle / "out"),
+                    "options": ["rbind", "rw", "nosuid", "nodev"]}],
         "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")],
                   "resources": {"pids": {"limit": 16}}},
     }
@@ -213,7 +233,9 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
                 res = run([*rt, "state", container_id], cfg.timeout)
                 status = json.loads(res.stdout).get("status") if res.returncode == 0 else None
                 if status == "stopped":
-                    return ""
+                    result = bundle / "out" / "result"
+                    said = result.read_text().strip() if result.exists() else ""
+                    return "" if said == SMOKE_OK else "smoke container stopped without running its process"
                 if res.returncode != 0:
                     return f"smoke state failed: {_last_line(res.stderr)}"
                 if time.monotonic() > deadline:
