@@ -5,7 +5,8 @@
 It measures what the operator costs the API server at cluster scale:
   1. initial convergence: every node has a fresh report (one patch each, unavoidable),
   2. a watch restart: kopf relists and replays every node — must cost no writes,
-  3. steady state: agents re-probe and find nothing new — must cost no writes at all,
+  3. steady state: agents re-probe and find nothing new — must cost no writes at all
+     (each agent re-reads its Node once every 12 rounds, i.e. 1 GET per node per hour),
   4. one node changes (readiness lost, then a feature lost): O(1) requests, and how long
      the operator's side takes (handler latency; the real latency adds one watch hop).
 The fake counts requests by verb; numbers are printed as a table and as JSON.

@@ -154,6 +154,17 @@ def test_publisher_writes_only_changes(cluster: Any) -> None:
     assert pub.publish(Report(ready=False, reason="x")) is True
 
 
+def test_publisher_restores_a_report_removed_by_hand(cluster: Any) -> None:
+    n = cluster.add_node("u")
+    pub = Publisher(cluster.api, n, cluster.prefix, reread_every=3)
+    assert pub.publish(Report(ready=True)) is True
+    cluster.set_annotation(n, report_annotation(cluster.prefix), None)
+    assert pub.publish(Report(ready=True)) is False  # trusts memory in between
+    assert pub.publish(Report(ready=True)) is False
+    assert pub.publish(Report(ready=True)) is True  # re-read: gone, so written again
+    assert cluster.api.requests["get"] == 2
+
+
 def test_withdraw_removes_report_and_operator_labels_only(cluster: Any) -> None:
     n = cluster.add_node("s", labels={"keep": "1"},
                          annotations={report_annotation(cluster.prefix): Report(ready=True).to_json()})
@@ -189,6 +200,20 @@ def test_run_reporter_publishes_then_stops(cluster: Any, tree: ProbeConfig) -> N
     thread.join(10)
     assert not thread.is_alive()
     assert Report.from_json(cluster.annotations(n)[report_annotation(cluster.prefix)]).ready
+
+
+def test_run_reporter_survives_a_crashing_probe(cluster: Any, tree: ProbeConfig) -> None:
+    n = cluster.add_node("v")
+    stop = threading.Event()
+
+    def runtime(argv: Sequence[str], timeout: float) -> Result:
+        stop.set()
+        raise RuntimeError("bug")
+
+    run_reporter(n, config=tree, api=cluster.api, prefix=cluster.prefix, interval=0.01, stop=stop,
+                 run=runtime)
+    report = Report.from_json(cluster.annotations(n)[report_annotation(cluster.prefix)])
+    assert not report.ready and "RuntimeError: bug" in report.reason
 
 
 def test_run_reporter_needs_a_node_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,24 +18,29 @@ log = logging.getLogger(__name__)
 class Publisher:
     """Remembers what the Node carries, so an unchanged report is not written again."""
 
-    def __init__(self, api: NodeAPI, node_name: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, api: NodeAPI, node_name: str, prefix: str = DEFAULT_PREFIX,
+                 reread_every: int = 12) -> None:
         self.api = api
         self.node_name = node_name
         self.key = report_annotation(prefix)
+        self.reread_every = reread_every
         self._published: str | None = None
-        self._known = False
+        self._calls = 0
 
     def publish(self, report: Report) -> bool:
         """Write the report if it differs from the Node's; returns True when it wrote.
 
-        The first call reads the Node once (the agent may have restarted with the same
-        report in place); later calls trust memory. Raises ApiError; the caller retries.
+        The Node is read on the first call (the agent may have restarted with the same
+        report in place) and then every ``reread_every`` calls — once an hour at the default
+        5-minute interval — so that a report someone removed by hand comes back, at the
+        cost of one GET per node per hour; in between, memory is trusted. Raises ApiError
+        (nothing is remembered then); the caller retries.
         """
         text = report.to_json()
-        if not self._known:
+        if self._calls % self.reread_every == 0:
             node = self.api.get_node(self.node_name)
             self._published = (node.get("metadata", {}).get("annotations") or {}).get(self.key)
-            self._known = True
+        self._calls += 1
         if text == self._published:
             return False
         self.api.patch_node(self.node_name, {"metadata": {"annotations": {self.key: text}}})

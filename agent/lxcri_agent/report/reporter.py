@@ -7,7 +7,7 @@ import os
 import threading
 
 from ..kube.api import ApiError, NodeAPI
-from .model import DEFAULT_PREFIX
+from .model import DEFAULT_PREFIX, Report
 from .probe import ProbeConfig, Runner, probe, run_command
 from .publish import Publisher
 
@@ -47,7 +47,11 @@ def run_reporter(
     publisher = Publisher(api, name, prefix or os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX))
     stop = stop or threading.Event()
     while not stop.is_set():
-        report = probe(config or ProbeConfig.from_environment(), run)
+        try:
+            report = probe(config or ProbeConfig.from_environment(), run)
+        except Exception as exc:  # a bug in the probe must not silently end the reports
+            log.exception("probing lxcri on node %s failed", name)
+            report = Report(ready=False, reason=f"probe failed: {type(exc).__name__}: {exc}"[:200])
         wait = period
         try:
             publisher.publish(report)
