@@ -61,7 +61,8 @@ def test_only_the_highest_priority_replica_works_and_the_other_takes_over(cluste
 
             start("op-high", 2)
             wait_for(lambda: peers() == 2, "both replicas in the peering object")
-            time.sleep(2)  # op-low sees op-high and pauses
+            wait_for(lambda: "Pausing operations" in (tmp_path / "op-low.log").read_text(),
+                     "op-low to pause in favour of op-high")
             patches = cluster.fake.requests["patch"]
             cluster.set_annotation(n, key, Report(ready=False, reason="x").to_json())
             wait_for(lambda: cluster.labels(n).get(label) == "not-ready", "op-high to label")
