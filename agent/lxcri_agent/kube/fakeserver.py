@@ -117,6 +117,8 @@ class FakeApiServer:
             app.router.add_get(path, _constant(body))
         app.router.add_get("/api/v1/nodes", self.nodes)
         app.router.add_get("/api/v1/nodes/{name}", self.get_node)
+        app.router.add_post("/api/v1/nodes", self.create_node)  # kubelet's job; tests use it
+        app.router.add_delete("/api/v1/nodes/{name}", self.delete_node)
         app.router.add_patch("/api/v1/nodes/{name}", self.patch_node)
         app.router.add_post("/api/v1/namespaces/{ns}/events", self.create_event)
         peerings = "/apis/kopf.dev/v1/clusterkopfpeerings"
@@ -170,6 +172,25 @@ class FakeApiServer:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp
+
+    async def create_node(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        meta = body.get("metadata") or {}
+        try:
+            self.fake.get_node(meta["name"])
+            return status(ApiError(409, "already exists"))
+        except ApiError as err:
+            if err.status != 404:
+                return status(err)
+        node = self.fake.add_node(meta["name"], meta.get("labels"), meta.get("annotations"))
+        return web.json_response(node, status=201)
+
+    async def delete_node(self, request: web.Request) -> web.Response:
+        try:
+            self.fake.delete_node(request.match_info["name"])
+        except KeyError:
+            return status(ApiError(404, "not found"))
+        return web.json_response({"kind": "Status", "status": "Success"})
 
     async def get_node(self, request: web.Request) -> web.Response:
         try:
