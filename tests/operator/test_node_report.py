@@ -97,6 +97,19 @@ def test_healthy_node(tree: ProbeConfig) -> None:
     assert rt.bundle is not None and not rt.bundle.exists()  # the smoke bundle is cleaned up
 
 
+def test_liblxc_version_from_the_version_output(tree: ProbeConfig) -> None:
+    features = {**FEATURES, "annotations": {}}
+
+    class Versioned(FakeRuntime):
+        def __call__(self, argv: Sequence[str], timeout: float) -> Result:
+            if argv[-1] == "--version":
+                return Result(0, "lxcri version 0.2.0\nliblxc: 6.0.1\nspec: 1.2.0\n", "")
+            return super().__call__(argv, timeout)
+
+    report = probe(tree, Versioned(features=features))
+    assert (report.lxcri, report.liblxc) == ("0.2.0", "6.0.1")
+
+
 def test_missing_tree(tree: ProbeConfig, tmp_path: Path) -> None:
     os.unlink(tree.runtime[0])
     report = probe(tree, FakeRuntime())

@@ -263,8 +263,9 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
         return Report(ready=False, reason=f"runtime not installed at {binary}", **found)
 
     res = run([*cfg.runtime, "--version"], cfg.timeout)
-    if res.returncode == 0:
-        found["lxcri"] = _version_in(res.stdout)
+    version_text = res.stdout if res.returncode == 0 else ""
+    lines = version_text.splitlines()
+    found["lxcri"] = _version_in(lines[0]) if lines else None
     res = run([*cfg.runtime, "features"], cfg.timeout)
     if res.returncode != 0:
         return Report(ready=False, reason=f"lxcri features failed: {_last_line(res.stderr)}", **found)
@@ -275,6 +276,11 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
     except ValueError as exc:
         return Report(ready=False, reason=f"lxcri features: not an OCI features document ({exc})", **found)
     read_features(features, found)
+    if not found.get("liblxc"):  # else from a "liblxc: 5.0.2"-style line of --version
+        for line in lines[1:]:
+            if "lxc" in line.lower() and "lxcri" not in line.lower():
+                found["liblxc"] = _version_in(line)
+                break
     if found.get("userns") and os.path.exists(cfg.userns_sysctl):
         with contextlib.suppress(OSError, ValueError):
             found["userns"] = int(Path(cfg.userns_sysctl).read_text().strip() or 0) > 0
