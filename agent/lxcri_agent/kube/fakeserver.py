@@ -221,8 +221,16 @@ class FakeApiServer:
                 items, rv = self.fake.list_nodes()
             except ApiError as err:
                 return status(err)
-            return web.json_response({"kind": "NodeList", "apiVersion": "v1",
-                                      "metadata": {"resourceVersion": rv}, "items": items})
+            # pages as the API server makes them (limit / continue); the continue token here
+            # is just the offset, and every page reports the first page's resourceVersion
+            items.sort(key=lambda n: n["metadata"]["name"])
+            start = int(request.query.get("continue") or 0)
+            limit = int(request.query.get("limit") or 0) or len(items)
+            rv = request.query.get("resourceVersion") or rv
+            page, more = items[start:start + limit], start + limit < len(items)
+            meta = {"resourceVersion": rv, "continue": str(start + limit) if more else ""}
+            return web.json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": meta,
+                                      "items": page})
         return await self.watch(request)
 
     async def watch(self, request: web.Request) -> web.StreamResponse:

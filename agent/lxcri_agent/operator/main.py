@@ -48,6 +48,7 @@ def build_registry(reconciler: Reconciler, retry_seconds: float = RETRY_SECONDS,
         settings.scanning.disabled = True  # no CRD/namespace watches: Nodes are all we need
         settings.watching.server_timeout = 300  # renew the watch regularly, cheaply
         settings.watching.client_timeout = 330
+        settings.watching.chunk_size = 500  # list thousands of Nodes in pages, not one huge body
         tasks.append(asyncio.create_task(_retry_forever(reconciler, retry_seconds)))
 
     @kopf.on.cleanup(registry=registry)
@@ -102,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     del argv  # everything comes from the environment the chart sets
     logging.basicConfig(level=os.environ.get("LXCRI_LOG_LEVEL", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if os.environ.get("LXCRI_LOG_LEVEL", "info") != "debug":
+        # kopf logs every handler call; Nodes change every few minutes each (kubelet status)
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from ..kube.client import KubeNodeAPI
 
     prefix = os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX)
