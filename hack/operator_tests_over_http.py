@@ -34,7 +34,7 @@ def main() -> int:
             "users": [{"name": "fake", "user": {"token": "fake"}}],
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
         }))
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+        env = {"LXCRI_TEST_WATCH_TIMEOUT": "1", **os.environ, "KUBECONFIG": str(kubeconfig),
                "PYTHONPATH": os.pathsep.join([str(ROOT / "agent"), os.environ.get("PYTHONPATH", "")])}
         cmd = [sys.executable, "-m", "pytest", "-q", str(ROOT / "tests" / "operator"), *sys.argv[1:]]
         return subprocess.call(cmd, env=env, cwd=ROOT)

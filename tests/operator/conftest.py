@@ -93,7 +93,8 @@ class Cluster:
             self.fake = FakeNodeAPI()
             backend = self.fake
         self.api = Faulty(backend)
-        self.timeout = 3 if REAL else 0
+        # seconds a watch waits for events before the test driver moves on
+        self.timeout = int(os.environ.get("LXCRI_TEST_WATCH_TIMEOUT", "3")) if REAL else 0
 
     def name(self, short: str) -> str:
         return f"lxcri-test-{self.run_id}-{short}"
