@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from busybox import make_oci_archive, make_rootfs  # noqa: E402
+from busybox import make_oci_archive, make_rootfs
 
 REPO = Path(__file__).resolve().parent.parent
 LXCRI = REPO / ".venv" / "bin" / "lxcri"
@@ -39,8 +39,8 @@ state = "{work}/state"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lxcri.options]
     BinaryName = "{LXCRI}"
 ''')
-    log = open(work / "containerd.log", "w")
-    containerd = subprocess.Popen(["containerd", "--config", str(conf)], stdout=log, stderr=log)
+    with open(work / "containerd.log", "w") as log:
+        containerd = subprocess.Popen(["containerd", "--config", str(conf)], stdout=log, stderr=log)
     ctr = ["ctr", "--address", str(work / "containerd.sock"), "--namespace", "demo"]
     try:
         for _ in range(200):
@@ -50,7 +50,8 @@ state = "{work}/state"
         subprocess.run([*ctr, "image", "import", str(archive)], check=True, stdout=subprocess.DEVNULL)
         print(f"$ ctr run --rm --runc-binary {LXCRI} localhost/busybox:latest demo ...", flush=True)
         r = subprocess.run([*ctr, "run", "--rm", "--runc-binary", str(LXCRI), "localhost/busybox:latest", "demo",
-                            "sh", "-c", "echo hello from an LXC container run by lxcri; uname -sr; ps -o pid,user,args"], timeout=120)
+                            "sh", "-c", "echo hello from an LXC container run by lxcri; uname -sr; ps -o pid,args"],
+                           timeout=120)
         print(f"exit status: {r.returncode}")
         return r.returncode
     finally:

@@ -26,7 +26,7 @@ try:
         parse_constant = float
         memo: dict[str, str] = {}  # noqa: RUF012
 
-    _scan = _json.make_scanner(_Context())
+    _scan: Any = _json.make_scanner(_Context())  # type: ignore[arg-type]
     _quote = _json.encode_basestring_ascii
 except (ImportError, AttributeError, TypeError):  # pragma: no cover - other interpreters
     _scan = None

@@ -9,10 +9,11 @@ imports on each error path (CRI-O asks `state` of gone containers often).
 
 from __future__ import annotations
 
-from lxcri import jsonlite as json
 import os
 import sys
 import time
+
+from lxcri import jsonlite as json
 
 _target: str = ""
 _format: str = "text"

@@ -47,7 +47,7 @@ def wait_gone(pid: int, start: int, timeout: float) -> bool:
 
 def signal_number(sig: str) -> int:
     """runc accepts 9, KILL and SIGKILL. (_signal: the signal module's enums cost start-up time.)"""
-    import _signal as signal
+    import _signal as signal  # type: ignore[import-not-found]
 
     s = sig.strip().upper()
     if s.isdigit():
@@ -63,9 +63,9 @@ def signal_number(sig: str) -> int:
                 return int(base) + (int(rest) if rest else 0)
             except ValueError:
                 pass
-        n = getattr(signal, name, None) if name.isalnum() else None
-        if isinstance(n, int) and 0 < n < signal.NSIG:
-            return n
+        found: object = getattr(signal, name, None) if name.isalnum() else None
+        if isinstance(found, int) and 0 < found < signal.NSIG:
+            return found
     from lxcri.errors import UsageError
 
     raise UsageError(f"invalid signal {sig!r}")

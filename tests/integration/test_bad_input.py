@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LXCRI, leftovers
+from lxcri_testlib import LXCRI, leftovers
 
 
 def assert_clean_failure(r: subprocess.CompletedProcess[str], want: str, log: Path | None = None) -> None:
@@ -133,7 +133,7 @@ def test_dotdot_mount_destination_stays_inside_rootfs(lxcri, make_bundle, tmp_pa
     cid = lxcri.new_id()
     assert lxcri.create(b, cid, pid_file=tmp_path / "pid").returncode == 0
     lxcri("start", cid, check=True)
-    from conftest import reap
+    from lxcri_testlib import reap
 
     assert reap(int((tmp_path / "pid").read_text())) == 0
     assert " /etc/evil " in (b.path / "out").read_text()

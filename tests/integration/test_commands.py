@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import LXCRI
+from lxcri_testlib import LXCRI
 
 
 def test_list_json_and_table(lxcri, make_bundle):
@@ -50,7 +50,7 @@ def test_delete_force_of_paused_container(lxcri, make_bundle):
     lxcri("start", cid, check=True)
     lxcri("pause", cid, check=True)
     assert lxcri("delete", "-f", cid).returncode == 0
-    from conftest import leftovers
+    from lxcri_testlib import leftovers
 
     assert leftovers(cid, lxcri.root) == []
 

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from conftest import reap
+from lxcri_testlib import reap
 
 
 def receive_master(path):

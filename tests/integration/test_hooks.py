@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import leftovers, reap
+from lxcri_testlib import leftovers, reap
 
 POINTS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 

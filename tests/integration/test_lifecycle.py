@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import LXCRI, leftovers, reap
+from lxcri_testlib import LXCRI, leftovers, reap
 
 
 def test_exit_code_stdout_and_cleanup(lxcri, make_bundle, tmp_path):

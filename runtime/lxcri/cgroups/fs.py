@@ -51,7 +51,7 @@ def hierarchies() -> list[Hierarchy]:
         for line in f:
             pre, _, post = line.partition(" - ")
             fields = pre.split()
-            fstype, _src, superopts = (post.split() + ["", "", ""])[:3]
+            fstype, _src, superopts = [*post.split(), "", "", ""][:3]
             if fstype == "cgroup2":
                 out.append(Hierarchy(fields[4], frozenset(), 2))
             elif fstype == "cgroup":
@@ -116,10 +116,11 @@ class Cgroup:
         for h in hierarchies():
             key = "" if h.version == 2 else ",".join(sorted(h.controllers))
             for ctrls, path in paths.items():
-                if (h.version == 2 and ctrls == "") or (h.version == 1 and ctrls and
-                                                        frozenset(ctrls.split(",")) == h.controllers):
-                    if path.strip("/"):  # a process in a root cgroup: nothing of the container's there
-                        dirs[key or "unified"] = os.path.join(h.mountpoint, path.lstrip("/"))
+                same = (h.version == 2 and ctrls == "") or (
+                    h.version == 1 and ctrls and frozenset(ctrls.split(",")) == h.controllers)
+                # a process in a root cgroup: nothing of the container's there
+                if same and path.strip("/"):
+                    dirs[key or "unified"] = os.path.join(h.mountpoint, path.lstrip("/"))
         return cls(dirs)
 
     def _dir_with(self, controller: str) -> str | None:

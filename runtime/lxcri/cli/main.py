@@ -6,11 +6,11 @@ process (CRI-O calls `state` constantly), so start-up time is product latency.
 
 from __future__ import annotations
 
-from lxcri import jsonlite as json
 import os
 import sys
 
 from lxcri import __version__, log
+from lxcri import jsonlite as json
 from lxcri.cli.args import Command, Flag, Parsed, command_usage, parse, usage
 from lxcri.errors import LxcriError, UsageError
 

@@ -22,10 +22,10 @@ The processes, and why they are arranged so:
 
 from __future__ import annotations
 
+import _socket as socket
 import contextlib
 import fcntl
 import os
-import _socket as socket
 import struct
 import sys
 import time

@@ -71,9 +71,9 @@ def _process(bundle: str, o: ExecOptions) -> dict[str, Any]:
     p["args"] = o.args
     p["terminal"] = o.tty
     env = list(p.get("env") or [])
-    for e in o.env:
-        key = e.split("=", 1)[0]
-        env = [x for x in env if x.split("=", 1)[0] != key] + [e]
+    for item in o.env:
+        key = item.split("=", 1)[0]
+        env = [x for x in env if x.split("=", 1)[0] != key] + [item]
     p["env"] = env
     if o.cwd:
         p["cwd"] = o.cwd

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import os
 import signal
 
+from lxcri.cli.args import Parsed
 from lxcri.container.create import CreateOptions, Creation
 from lxcri.container.delete import delete
 from lxcri.container.start import start
@@ -13,7 +14,7 @@ from lxcri.errors import LxcriError
 from lxcri.settings import Settings
 
 
-def run(s: Settings, a: argparse.Namespace) -> int:
+def run(s: Settings, a: Parsed) -> int:
     c = Creation(s, a.id, CreateOptions(bundle=a.bundle or os.getcwd(), pid_file=a.pid_file,
                                         console_socket=a.console_socket, preserve_fds=a.preserve_fds))
     c.run()
@@ -30,10 +31,8 @@ def run(s: Settings, a: argparse.Namespace) -> int:
     def forward(sig: int, _frame: object) -> None:
         from lxcri.container.kill import kill
 
-        try:
+        with contextlib.suppress(LxcriError):
             kill(s.root, a.id, str(sig), False)
-        except LxcriError:
-            pass
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)

@@ -13,9 +13,9 @@ Every command takes an exclusive flock on the directory so that concurrent calls
 from __future__ import annotations
 
 import fcntl
-from lxcri import jsonlite as json
 import os
 
+from lxcri import jsonlite as json
 from lxcri.errors import NotFoundError, StateError, UsageError
 
 TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block below
