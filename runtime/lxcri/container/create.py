@@ -105,7 +105,7 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items += cgroups.devices(cfg, ctx)
     items += lxcprocess.process(cfg)
     items += mounts.mounts(cfg, ctx, _kind_of_host)
-    items += mounts.masked_and_readonly(cfg, kind_of)
+    items += mounts.masked_and_readonly(cfg, ctx, kind_of)
     items += base.init_mount(ctx)
     items += base.hooks(cfg, ctx)
     return items
@@ -305,6 +305,7 @@ class Creation:
             debug=s.debug,
         )
         items = translate(bundle, ctx, s.systemd_cgroup)
+        os.mkdir(ctx.rootfs_mount, 0o700)
         self._write_lxc_config(items)
 
         stdio: tuple[int | None, int | None, int | None] = (None, None, None)

@@ -136,5 +136,9 @@ class RunDir:
     def remove(self) -> None:
         """Remove the dir and everything in it (all files lxcri wrote; no mounts live here)."""
         for name in os.listdir(self.path):
-            os.unlink(os.path.join(self.path, name))
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)  # liblxc's rootfs mount point: empty, its mounts lived in the container
+            else:
+                os.unlink(path)
         os.rmdir(self.path)

@@ -25,6 +25,7 @@ class Context:
         self.cgroup_path = cgroup_path  # absolute, e.g. /lxcri/ID
         self.cgroup_version = cgroup_version  # 1 (v1 or hybrid) or 2
         self.debug = debug
+        self.rootfs_mount = f"{runtime_dir}/rootfs"  # where liblxc mounts the rootfs during setup
 
 
 INIT_IN_CONTAINER = "/dev/.lxcri-init"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lxcri.lxcconf import INIT_IN_CONTAINER, Context, Items, escape_fstab
-from lxcri.lxcconf.mounts import ROOTFS_MOUNT
 
 TYPE_CHECKING = False
 
@@ -15,8 +14,9 @@ def base(config: dict[str, Any], ctx: Context) -> Items:
     root = config.get("root", {})
     items: Items = [
         ("lxc.rootfs.path", f"dir:{ctx.rootfs}"),
-        # pinned, because readonlyPaths bind from it while liblxc sets the rootfs up
-        ("lxc.rootfs.mount", ROOTFS_MOUNT),
+        # a mount point of our own (liblxc's compiled-in one may not exist on a node), which
+        # readonlyPaths bind from while liblxc sets the rootfs up
+        ("lxc.rootfs.mount", ctx.rootfs_mount),
         # OCI requires /dev with the default devices; liblxc's autodev provides them
         ("lxc.autodev", "1"),
         # stdio is the caller's (or the console socket's pty): no liblxc console or ttys

@@ -24,8 +24,6 @@ KindOf = Callable[[str], str | None]  # path -> "dir" | "file" | None (missing)
 
 # OCI options that are not mount(2) flags liblxc understands, or are handled here
 _DROP = {"rbind", "bind", "tmpcopyup", "idmap", "ridmap", "copy-symlink", "src-nofollow", "dest-nofollow"}
-# where liblxc mounts the rootfs while it sets the container up
-ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc/rootfs"
 
 
 def container_path(dest: object, field: str) -> str:
@@ -89,7 +87,7 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
     return items
 
 
-def masked_and_readonly(config: dict[str, Any], kind_of: KindOf) -> Items:
+def masked_and_readonly(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
     """maskedPaths hide a path (a file under /dev/null, a dir under an empty read-only tmpfs);
     readonlyPaths bind a path onto itself read-only. Both skip paths the container lacks."""
     linux = config.get("linux") or {}
@@ -105,5 +103,5 @@ def masked_and_readonly(config: dict[str, Any], kind_of: KindOf) -> Items:
         dest = container_path(p, f"linux.readonlyPaths[{i}]")
         if kind_of(dest) is None:
             continue
-        items.append(_entry(ROOTFS_MOUNT + dest, dest, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]))
+        items.append(_entry(ctx.rootfs_mount + dest, dest, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]))
     return items
