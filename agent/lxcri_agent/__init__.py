@@ -1,0 +1,1 @@
+"""lxcri node agent: installs the runtime on a node, reports its health, labels Nodes."""
