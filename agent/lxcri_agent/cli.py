@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("install", parents=[common, apply, inst], help="install the tree and register the handler")
     sub.add_parser("uninstall", parents=[common, apply], help="remove what the manifest lists, reload last")
     sub.add_parser("status", parents=[common], help="print what is installed, as JSON")
+    bt = sub.add_parser("build-tree", help="build the self-contained runtime tree (image build)")
+    bt.add_argument("out", type=Path)
+    bt.add_argument("--paths", type=Path, action="append", default=[], help="extra import root for `lxcri`")
     run = sub.add_parser("run", parents=[common, apply, inst], help="the DaemonSet's main")
     run.add_argument(
         "--listen", default=_env("LISTEN", "0.0.0.0:8090"), help="address of /healthz and /readyz"
@@ -143,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "build-tree":
+        from . import tree as tree_mod
+
+        built = tree_mod.build(args.out, paths=tuple(args.paths))
+        print(f"{built} {tree_mod.read_id(built)}")
+        return 0
     from .hostfs import HostRoot
     from .install import plan
 

@@ -191,8 +191,15 @@ def edit_text(text: str, s: Settings) -> str:
     if have is not None and isinstance(have.get("options"), dict):
         entry = cur[keys[-1]]  # correct values in place, keeping the admin's extra keys out of it
         entry["runtime_type"] = want["runtime_type"]
+        opts_t = entry["options"]
         for k, v in want["options"].items():
-            entry["options"][k] = v
+            if k in opts_t:
+                opts_t[k] = v
+                continue
+            opts_t[k] = v
+            siblings = [opts_t.item(x) for x in opts_t if x != k]
+            if siblings:  # a new key lines up with the admin's keys
+                opts_t.item(k).trivia.indent = siblings[0].trivia.indent
         for k in list(entry.keys()):
             if k not in want:
                 del entry[k]
@@ -200,9 +207,12 @@ def edit_text(text: str, s: Settings) -> str:
             if k not in want["options"]:
                 del entry["options"][k]
     else:
-        table = tomlkit.table()
+        from tomlkit.items import InlineTable
+
+        inline = isinstance(cur, InlineTable)  # the admin wrote `runtimes = { ... }`: stay inline
+        table: Any = tomlkit.inline_table() if inline else tomlkit.table()
         table.add("runtime_type", want["runtime_type"])
-        opts = tomlkit.table()
+        opts: Any = tomlkit.inline_table() if inline else tomlkit.table()
         for k, v in want["options"].items():
             opts.add(k, v)
         table.add("options", opts)
@@ -321,10 +331,13 @@ class Validator:
     def dump_text(self, s: Settings, text: str) -> dict[str, Any]:
         """Dump a candidate config written next to the real one (same dir, so relative imports agree)."""
         real = self.host.path(s.containerd_config)
-        fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".lxcri-check.toml", dir=real.parent)
         try:
+            fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".lxcri-check.toml", dir=real.parent)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
+        except OSError as err:
+            raise self.host.error("write a candidate next to", real, err) from err
+        try:
             return self.dump(self.host.host_name(Path(tmp)))
         finally:
             os.unlink(tmp)
@@ -372,6 +385,13 @@ def _own_config(
     m.owned[cfg] = Owned("file", sha256_bytes(data), service="containerd")
     if host.read(cfg) == data:
         return False
+    parent = posixpath.dirname(cfg)
+    if not host.path(parent).is_dir():
+        m.owned[parent] = Owned("dir")
+        save()
+        host.makedirs(parent)
+    if parent in m.owned:
+        wanted.add(parent)
     if validator.available():
         validator.dump_text(s, data.decode())
     save()
@@ -454,8 +474,12 @@ def _edit(
         return False
     if validator.available():
         dumped = validator.dump_text(s, new)
-        entry = _get(dumped, runtime_keys(config_version(parse(text, cfg)), s.handler)) or {}
-        if (entry.get("options") or {}).get("BinaryName") != s.runtime_path:
+        version = config_version(parse(text, cfg))
+        # the dump shows v1 configs under v2 plugin ids; a containerd 1.x that is not the host's
+        # own binary ignores v3 plugin ids, so then it can only prove that the file parses
+        entry = _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
+        must_see = validator.chrooted() or version < 3
+        if must_see and (entry.get("options") or {}).get("BinaryName") != s.runtime_path:
             raise AgentError(
                 f"containerd does not see the {s.handler} runtime in the edited {cfg}: not applied"
             )

@@ -9,6 +9,7 @@ The manifest is saved before each change, so a re-run after a crash finishes the
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,11 +75,6 @@ def install(
         def save() -> None:
             manifest.save(host, m)
 
-        wanted: set[str] = set()
-        if tree.install(host, m, s, tree_src, wanted, save):
-            out.changed.append("tree")
-        save()
-        out.version = tree.verify(host, s)
         use_crio = cri in ("crio", "both") or (cri == "auto" and crio.present(host, s))
         use_ctd = cri in ("containerd", "both") or (cri == "auto" and containerd.present(host, s))
         if not (use_crio or use_ctd):
@@ -86,6 +82,12 @@ def install(
                 f"neither CRI-O ({s.crio_dir}) nor containerd ({posixpath.dirname(s.containerd_config)})"
                 f" is configured under the host root {host.root}"
             )
+        _preflight(host, s, use_crio, use_ctd)
+        wanted: set[str] = set()
+        if tree.install(host, m, s, tree_src, wanted, save):
+            out.changed.append("tree")
+        save()
+        out.version = tree.verify(host, s)
         if use_crio and crio.register(host, m, s, wanted, save):
             m.owe("crio")
             out.changed.append("crio")
@@ -102,6 +104,25 @@ def install(
             "installed", changed=out.changed, reloaded=out.reloaded, pending=out.pending, runtime=out.version
         )
     return out
+
+
+def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> None:
+    """Refuse before changing anything when a config we would touch or reload is already broken."""
+    if use_crio:
+        bad = crio.check_existing(host, s)
+        if bad:
+            raise AgentError(
+                "CRI-O's config does not parse, so CRI-O would not come back after a reload: "
+                + "; ".join(bad) + " (nothing changed)"
+            )
+    if use_ctd:
+        data = host.read(s.containerd_config)
+        if data is not None:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError as err:
+                raise AgentError(f"{s.containerd_config} is not UTF-8 text: nothing changed") from err
+            containerd.config_version(containerd.parse(text, s.containerd_config))
 
 
 def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str]) -> list[str]:
@@ -179,9 +200,15 @@ def _cleanup_state(host: HostRoot) -> None:
     state = host.path(STATE_DIR)
     if not state.is_dir():
         return
-    leftovers = [p for p in state.rglob("*") if p.is_file() and p.name != "lock"]
-    if not leftovers:
-        shutil.rmtree(state, ignore_errors=True)
+    keep = ("lock", "created-parents")
+    leftovers = [p for p in state.rglob("*") if p.is_file() and p.name not in keep]
+    if leftovers:
+        return
+    parents = (host.read(f"{STATE_DIR}/created-parents") or b"").decode().split()
+    shutil.rmtree(state, ignore_errors=True)
+    for parent in sorted(parents, key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            host.path(parent).rmdir()
 
 
 def status(host: HostRoot, s: Settings) -> dict[str, Any]:
