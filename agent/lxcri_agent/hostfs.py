@@ -139,8 +139,11 @@ class HostRoot:
         """Host-wide lock: two agents (an old pod terminating, a new one starting) never interleave."""
         import fcntl
 
-        missing = [str(p) for p in [PurePosixPath(STATE_DIR), *PurePosixPath(STATE_DIR).parents]
-                   if str(p) != "/" and not self.path(str(p)).exists()]
+        missing = [
+            str(p)
+            for p in [PurePosixPath(STATE_DIR), *PurePosixPath(STATE_DIR).parents]
+            if str(p) != "/" and not self.path(str(p)).exists()
+        ]
         self.makedirs(STATE_DIR, 0o700)
         parents = [p for p in missing if p != STATE_DIR]
         if parents:  # remembered so that a full uninstall leaves no empty /var/lib behind either

@@ -58,7 +58,7 @@ def runtime_tree(request: pytest.FixtureRequest) -> Tree:
     from lxcri_agent import tree
 
     cache = Path(request.config.cache.mkdir("lxcri-agent-tree"))
-    recipe = hashlib.sha256((Path(tree.__file__).read_bytes() + sys.version.encode())).hexdigest()[:8]
+    recipe = hashlib.sha256(Path(tree.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
     if real_runtime():
         key, paths, stub = tree._source_key(), (), False
     else:
@@ -102,8 +102,12 @@ HostFactory = Callable[..., Path]
 def make_host(tmp_path: Path) -> HostFactory:
     """A host root with the given containerd config text (None: no /etc/containerd) and CRI-O dir."""
 
-    def make(containerd: str | None = None, crio: bool = False, crio_files: dict[str, str] | None = None,
-             name: str = "host") -> Path:
+    def make(
+        containerd: str | None = None,
+        crio: bool = False,
+        crio_files: dict[str, str] | None = None,
+        name: str = "host",
+    ) -> Path:
         root = tmp_path / name
         (root / "var/lib").mkdir(parents=True)  # every host has it; the agent keeps its state there
         if containerd is not None:

@@ -23,8 +23,11 @@ from lxcri_agent.install.settings import Settings
 from .conftest import GOLDEN, HostFactory, Recorder, Tree, containerd_bin, snapshot
 
 S = Settings()
-CTD_CASES = sorted(p.name.removesuffix(".toml") for p in (GOLDEN / "containerd").glob("*.toml")
-                   if not p.name.endswith(".expected.toml"))
+CTD_CASES = sorted(
+    p.name.removesuffix(".toml")
+    for p in (GOLDEN / "containerd").glob("*.toml")
+    if not p.name.endswith(".expected.toml")
+)
 
 
 def validator(root: Path) -> containerd.Validator:
@@ -40,23 +43,27 @@ def uninstall(root: Path, rec: Recorder, s: Settings = S) -> plan.Outcome:
 
 
 @pytest.mark.parametrize("case", CTD_CASES)
-def test_containerd_roundtrip_byte_identical(case: str, make_host: HostFactory, runtime_tree: Tree,
-                                             recorder: Recorder) -> None:
+def test_containerd_roundtrip_byte_identical(
+    case: str, make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     text = (GOLDEN / "containerd" / f"{case}.toml").read_text()
     root = make_host(containerd=text, crio_files={"10-admin.conf": '[crio.runtime]\nlog_level = "info"\n'})
     os.chmod(root / "etc/containerd/config.toml", 0o640)
     before = snapshot(root)
     out = install(root, runtime_tree, recorder)
     assert out.exit_code == 0, out
-    assert (root / "etc/containerd/config.toml").read_text() == \
-        (GOLDEN / "containerd" / f"{case}.expected.toml").read_text()
+    assert (root / "etc/containerd/config.toml").read_text() == (
+        GOLDEN / "containerd" / f"{case}.expected.toml"
+    ).read_text()
     assert os.stat(root / "etc/containerd/config.toml").st_mode & 0o777 == 0o640
     assert sorted(recorder.calls) == [("containerd", "restart"), ("crio", "restart")]
     assert os.path.islink(root / "opt/lxcri/bin/lxcri")
     uninstall(root, recorder)
     assert snapshot(root) == before
-    assert recorder.calls[-2:] in ([("containerd", "restart"), ("crio", "restart")],
-                                   [("crio", "restart"), ("containerd", "restart")])
+    assert recorder.calls[-2:] in (
+        [("containerd", "restart"), ("crio", "restart")],
+        [("crio", "restart"), ("containerd", "restart")],
+    )
 
 
 def test_crio_dropin_matches_golden(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
@@ -87,8 +94,9 @@ def test_install_twice_is_a_noop(make_host: HostFactory, runtime_tree: Tree, rec
     assert snapshot(root) == after_first
 
 
-def test_no_containerd_config_gets_our_own_file(make_host: HostFactory, runtime_tree: Tree,
-                                                recorder: Recorder) -> None:
+def test_no_containerd_config_gets_our_own_file(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     root = make_host()
     (root / "etc/containerd").mkdir(parents=True)
     before = snapshot(root)
@@ -99,8 +107,9 @@ def test_no_containerd_config_gets_our_own_file(make_host: HostFactory, runtime_
     assert snapshot(root) == before
 
 
-def test_upgrade_removes_what_the_old_version_owned(make_host: HostFactory, runtime_tree: Tree,
-                                                    recorder: Recorder) -> None:
+def test_upgrade_removes_what_the_old_version_owned(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-no-runtimes.toml").read_text(), crio=True)
     before = snapshot(root)
     # an "older version": another drop-in name and another tree
@@ -121,8 +130,9 @@ def test_upgrade_removes_what_the_old_version_owned(make_host: HostFactory, runt
     assert snapshot(root) == before
 
 
-def test_admin_change_after_install_is_kept(make_host: HostFactory, runtime_tree: Tree,
-                                            recorder: Recorder) -> None:
+def test_admin_change_after_install_is_kept(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text())
     install(root, runtime_tree, recorder)
     cfg = root / "etc/containerd/config.toml"
@@ -160,16 +170,18 @@ def test_owed_restart_survives_and_is_retried(make_host: HostFactory, runtime_tr
 
 
 @pytest.mark.parametrize("where", ["containerd", "crio"])
-def test_unparsable_config_changes_nothing(where: str, make_host: HostFactory, runtime_tree: Tree,
-                                           recorder: Recorder) -> None:
+def test_unparsable_config_changes_nothing(
+    where: str, make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     if where == "containerd":
         root = make_host(containerd='version = 2\n[plugins."io.containerd.grpc.v1.cri"\n', crio=True)
     else:
         root = make_host(containerd="version = 2\n", crio_files={"10-admin.conf": "[crio.runtime\n"})
     before = snapshot(root)
-    with pytest.raises(AgentError, match="nothing changed|left untouched") as exc:
+    with pytest.raises(AgentError, match=r"nothing changed|left untouched") as exc:
         install(root, runtime_tree, recorder)
     assert ("config.toml" if where == "containerd" else "10-admin.conf") in str(exc.value)
+
     def configs(snap: dict[str, bytes | str]) -> dict[str, bytes | str]:
         return {k: v for k, v in snap.items() if not k.startswith("var/")}
 
@@ -189,8 +201,9 @@ def test_no_cri_runtime_on_host(make_host: HostFactory, runtime_tree: Tree, reco
     assert not (root / "opt").exists()
 
 
-def test_admin_file_with_our_name_is_not_overwritten(make_host: HostFactory, runtime_tree: Tree,
-                                                     recorder: Recorder) -> None:
+def test_admin_file_with_our_name_is_not_overwritten(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     root = make_host(crio_files={"50-lxcri.conf": "# mine\n[crio.runtime]\n"})
     with pytest.raises(AgentError, match="not written by lxcri-agent"):
         install(root, runtime_tree, recorder)
@@ -213,8 +226,9 @@ def read_only(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
-def test_read_only_host_path(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder,
-                             read_only) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_host_path(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only
+) -> None:  # type: ignore[no-untyped-def]
     text = (GOLDEN / "containerd/v2-admin-comments.toml").read_text()
     root = make_host(containerd=text)
     read_only(root / "etc/containerd")
@@ -229,8 +243,9 @@ def test_read_only_host_path(make_host: HostFactory, runtime_tree: Tree, recorde
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
-def test_read_only_host_root(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder,
-                             read_only) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_host_root(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only
+) -> None:  # type: ignore[no-untyped-def]
     root = make_host(crio=True)
     read_only(root)
     with pytest.raises(AgentError, match=r"/var/lib/lxcri-agent.*read-only file system"):
@@ -242,8 +257,9 @@ class Crash(Exception):
 
 
 @pytest.mark.parametrize("nth", range(1, 12))
-def test_crash_between_steps_is_recovered_by_rerun(nth: int, make_host: HostFactory, runtime_tree: Tree,
-                                                   recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_between_steps_is_recovered_by_rerun(
+    nth: int, make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Kill the install at its n-th host write; a re-run must finish, an uninstall restore every byte."""
     root = make_host(containerd=(GOLDEN / "containerd/v3-containerd2.toml").read_text(), crio=True)
     before = snapshot(root)
@@ -282,7 +298,9 @@ def test_uninstall_without_install_is_quiet(make_host: HostFactory, recorder: Re
     assert snapshot(root) == before and recorder.calls == []
 
 
-def test_manifest_lists_everything_we_own(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
+def test_manifest_lists_everything_we_own(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text(), crio=True)
     install(root, runtime_tree, recorder)
     m = json.loads((root / "var/lib/lxcri-agent/manifest.json").read_text())

@@ -477,7 +477,9 @@ def _edit(
         version = config_version(parse(text, cfg))
         # the dump shows v1 configs under v2 plugin ids; a containerd 1.x that is not the host's
         # own binary ignores v3 plugin ids, so then it can only prove that the file parses
-        entry = _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
+        entry = (
+            _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
+        )
         must_see = validator.chrooted() or version < 3
         if must_see and (entry.get("options") or {}).get("BinaryName") != s.runtime_path:
             raise AgentError(

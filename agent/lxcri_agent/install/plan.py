@@ -113,7 +113,8 @@ def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> No
         if bad:
             raise AgentError(
                 "CRI-O's config does not parse, so CRI-O would not come back after a reload: "
-                + "; ".join(bad) + " (nothing changed)"
+                + "; ".join(bad)
+                + " (nothing changed)"
             )
     if use_ctd:
         data = host.read(s.containerd_config)
