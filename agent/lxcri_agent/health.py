@@ -18,6 +18,7 @@ from typing import Any
 class Health:
     ready: bool = False
     detail: str = "starting"
+    address: str = ""  # where the server listens, once it does (port 0 picks a free one)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, ready: bool, detail: str) -> None:
@@ -53,5 +54,6 @@ def serve(listen: str, health: Health) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), Handler)
+    health.address = f"{server.server_address[0]}:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server

@@ -1,0 +1,61 @@
+"""The installed `lxcri-agent` entry point: exit codes, one-line errors, JSON logs off a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import GOLDEN, HostFactory, Tree, snapshot
+
+EXE = str(Path(sys.executable).parent / "lxcri-agent")
+
+
+def agent(*args: str, tree: Tree | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if tree is not None:
+        env["LXCRI_AGENT_TREE"] = str(tree.path)
+    return subprocess.run([EXE, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_install_status_uninstall(make_host: HostFactory, runtime_tree: Tree) -> None:
+    root = make_host(containerd=(GOLDEN / "containerd/v3-containerd2.toml").read_text(), crio=True)
+    before = snapshot(root)
+    cmds = ["--restart-cmd", "containerd=true", "--restart-cmd", "crio-restart=true"]
+    r = agent("install", "--host-root", str(root), *cmds, tree=runtime_tree)
+    assert r.returncode == 0, r.stderr
+    logs = [json.loads(line) for line in r.stderr.splitlines()]  # not a tty: JSON lines
+    assert logs[-1]["event"] == "installed" and logs[-1]["level"] == "info" and "timestamp" in logs[-1]
+    st = agent("status", "--host-root", str(root))
+    assert st.returncode == 0 and json.loads(st.stdout)["healthy"] is True
+    r = agent("uninstall", "--host-root", str(root), *cmds)
+    assert r.returncode == 0, r.stderr
+    assert snapshot(root) == before
+    assert agent("status", "--host-root", str(root)).returncode == 1
+
+
+def test_restart_owed_without_systemd_exits_3(make_host: HostFactory, runtime_tree: Tree) -> None:
+    root = make_host(crio=True)
+    r = agent("install", "--host-root", str(root), tree=runtime_tree)
+    assert r.returncode == 3
+    assert "crio must restart" in r.stderr and "no systemd" in r.stderr
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, runtime_tree: Tree) -> None:
+    r = agent("install", "--host-root", str(tmp_path / "missing"), tree=runtime_tree)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1].startswith("lxcri-agent: host root ")
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_restart_cmd(tmp_path: Path) -> None:
+    r = agent("uninstall", "--host-root", str(tmp_path), "--restart-cmd", "nonsense")
+    assert r.returncode != 0 and "SERVICE=COMMAND" in r.stderr
+
+
+def test_failing_restart_command_is_reported(make_host: HostFactory, runtime_tree: Tree) -> None:
+    root = make_host(crio=True)
+    r = agent("install", "--host-root", str(root), "--restart-cmd", "crio=false", tree=runtime_tree)
+    assert r.returncode == 3 and "'false' failed" in r.stderr
