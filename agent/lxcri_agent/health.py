@@ -54,6 +54,8 @@ def serve(listen: str, health: Health) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), Handler)
-    health.address = f"{server.server_address[0]}:{server.server_address[1]}"
+    bound = server.server_address
+    name = bound[0].decode() if isinstance(bound[0], bytes) else str(bound[0])
+    health.address = f"{name}:{bound[1]}"
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server

@@ -59,8 +59,9 @@ def runtime_tree(request: pytest.FixtureRequest) -> Tree:
 
     cache = Path(request.config.cache.mkdir("lxcri-agent-tree"))
     recipe = hashlib.sha256(Path(tree.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
+    paths: tuple[Path, ...] = ()
     if real_runtime():
-        key, paths, stub = tree._source_key(), (), False
+        key, stub = tree._source_key(), False
     else:
         key = hashlib.sha256(STUB_MAIN.encode()).hexdigest()[:12]
         src = cache / f"stub-src-{key}"

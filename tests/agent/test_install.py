@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -211,7 +212,7 @@ def test_admin_file_with_our_name_is_not_overwritten(
 
 
 @pytest.fixture
-def read_only(tmp_path: Path):  # type: ignore[no-untyped-def]
+def read_only(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
     """Bind-mount a directory read-only (root ignores file modes, so chmod would prove nothing)."""
     mounted: list[Path] = []
 
@@ -227,8 +228,8 @@ def read_only(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
 def test_read_only_host_path(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only
-) -> None:  # type: ignore[no-untyped-def]
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only: Callable[[Path], None]
+) -> None:
     text = (GOLDEN / "containerd/v2-admin-comments.toml").read_text()
     root = make_host(containerd=text)
     read_only(root / "etc/containerd")
@@ -244,8 +245,8 @@ def test_read_only_host_path(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
 def test_read_only_host_root(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only
-) -> None:  # type: ignore[no-untyped-def]
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, read_only: Callable[[Path], None]
+) -> None:
     root = make_host(crio=True)
     read_only(root)
     with pytest.raises(AgentError, match=r"/var/lib/lxcri-agent.*read-only file system"):

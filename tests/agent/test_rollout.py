@@ -102,8 +102,8 @@ class Cluster:
             self.apps = client.AppsV1Api(self.api)
             self.core = client.CoreV1Api(self.api)
             self.ns = f"{NS}-{uuid.uuid4().hex[:6]}"
-            self.core.create_namespace({"metadata": {"name": self.ns}})
-            self.node_name = self.core.list_node().items[0].metadata.name
+            self.core.create_namespace({"metadata": {"name": self.ns}})  # type: ignore[arg-type]
+            self.node_name: str = str(self.core.list_node().items[0].metadata.name)  # type: ignore[union-attr]
         else:
             self.fake = FakeCluster()
             self.ns = NS
@@ -119,7 +119,7 @@ class Cluster:
 
     def add(self, ds: dict[str, Any]) -> None:
         if self.real:
-            self.apps.create_namespaced_daemon_set(self.ns, ds)
+            self.apps.create_namespaced_daemon_set(self.ns, ds)  # type: ignore[arg-type]
         else:
             self.fake.daemonsets[(self.ns, ds["metadata"]["name"])] = ds
 
