@@ -129,20 +129,20 @@ def test_restart_and_reload_through_host_systemd(systemd_host: tuple[Path, FakeS
 def test_failed_unit_is_reported(systemd_host: tuple[Path, FakeSystemd]) -> None:
     root, fake = systemd_host
     fake.states["containerd.service"] = "failed"
-    with pytest.raises(AgentError, match="containerd.service failed after RestartUnit"):
+    with pytest.raises(AgentError, match=r"containerd\.service failed after RestartUnit"):
         reload.choose(HostRoot(root), {}).apply("containerd", "restart")
 
 
 def test_missing_unit_is_reported(systemd_host: tuple[Path, FakeSystemd]) -> None:
     root, fake = systemd_host
     del fake.states["crio.service"]
-    with pytest.raises(AgentError, match="systemd refused RestartUnit crio.service"):
+    with pytest.raises(AgentError, match=r"systemd refused RestartUnit crio\.service"):
         reload.choose(HostRoot(root), {}).apply("crio", "restart")
 
 
 def test_no_systemd_no_command_says_so(tmp_path: Path) -> None:
     r = reload.choose(HostRoot(tmp_path), {})
-    with pytest.raises(AgentError, match="no systemd.*--restart-cmd"):
+    with pytest.raises(AgentError, match=r"no systemd.*--restart-cmd"):
         r.apply("containerd", "restart")
 
 
