@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -57,6 +58,9 @@ class Tree:
 def runtime_tree(request: pytest.FixtureRequest) -> Tree:
     from lxcri_agent import tree
 
+    given = os.environ.get("LXCRI_TEST_TREE")  # e.g. the image's tree, or one built from another checkout
+    if given:
+        return Tree(Path(given), stub=False)
     cache = Path(request.config.cache.mkdir("lxcri-agent-tree"))
     recipe = hashlib.sha256(Path(tree.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
     paths: tuple[Path, ...] = ()
