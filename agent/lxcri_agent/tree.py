@@ -253,6 +253,8 @@ def _source_key() -> str:
     import importlib.util
 
     h = hashlib.sha256(sys.version.encode())
+    for recipe in ("tree.py", "frozen_entry.py"):  # how the tree is built is part of what it is
+        h.update(Path(__file__).with_name(recipe).read_bytes())
     spec = importlib.util.find_spec("lxcri")
     if spec is None or not spec.submodule_search_locations:
         raise AgentError("no runtime tree given and the `lxcri` package is not importable to build one")
