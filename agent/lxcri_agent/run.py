@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,23 @@ def _start_reporter(opts: RunOptions, stop: threading.Event) -> threading.Thread
     return t
 
 
+def _withdraw_report(opts: RunOptions) -> None:
+    """Take this node's report and labels off its Node before the runtime goes, so that the
+    RuntimeClass stops sending pods here first (the report part exists only in full builds)."""
+    lg = log.get("run")
+    try:
+        from . import report  # type: ignore[attr-defined,unused-ignore]
+        from .kube.client import KubeNodeAPI  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    if not opts.node_name:
+        return
+    try:
+        report.withdraw(KubeNodeAPI.from_environment(), opts.node_name)
+    except Exception as err:  # never let the API stand between the node and a clean uninstall
+        lg.warning("could not withdraw the node report", error=str(err))
+
+
 def run(
     host: HostRoot,
     s: Settings,
@@ -65,6 +83,7 @@ def run(
     stop: threading.Event | None = None,
     cluster: ClusterReader | None = None,
     health: health_mod.Health | None = None,
+    withdraw: Callable[[], None] | None = None,
 ) -> int:
     from . import tree
 
@@ -94,7 +113,10 @@ def run(
         if _rolling_update(opts, cluster):
             lg.info("the DaemonSet still selects this node (rolling update): lxcri stays installed")
             return 0
-        lg.info("leaving the node: uninstalling lxcri")
+        lg.info("leaving the node: withdrawing the report, then uninstalling lxcri")
+        if reporter is not None:
+            reporter.join(30)  # no report published after it was withdrawn
+        (withdraw or (lambda: _withdraw_report(opts)))()
         return plan.uninstall(host, s, reloader).exit_code
     finally:
         server.shutdown()

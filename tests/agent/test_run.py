@@ -53,6 +53,7 @@ class Agent:
         daemonset_name: str | None = "lxcri-agent",
     ) -> None:
         self.stop = threading.Event()
+        self.events: list[tuple[str, list[tuple[str, str]]]] = []
         self.health = Health()
         self.rc: int | None = None
         opts = RunOptions(
@@ -75,6 +76,7 @@ class Agent:
                 stop=self.stop,
                 cluster=cluster,
                 health=self.health,
+                withdraw=lambda: self.events.append(("withdraw", list(rec.calls))),
             )
 
         self.thread = threading.Thread(target=target)
@@ -106,9 +108,12 @@ def test_probes_and_uninstall_when_leaving(
     wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
     assert probe(agent.health, "/healthz")[0] == 200
     assert probe(agent.health, "/nope")[0] == 404
+    restarts_before_leaving = list(recorder.calls)
     assert agent.sigterm() == 0
     assert cluster.reads >= 1
     assert snapshot(root) == before
+    # the report and labels go first, while the runtime is still in place
+    assert agent.events == [("withdraw", restarts_before_leaving)]
 
 
 def test_rolling_update_leaves_lxcri_installed(
@@ -120,6 +125,7 @@ def test_rolling_update_leaves_lxcri_installed(
     installed = snapshot(root)
     assert agent.sigterm() == 0
     assert snapshot(root) == installed
+    assert agent.events == [], "a rolling update keeps the report"
     assert recorder.calls == [("crio", "restart")]  # no second restart for the rolling update
 
 
