@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     inst.add_argument("--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", "auto"))
     inst.add_argument(
+        "--smoke",
+        choices=["auto", "on", "off"],
+        default=_env("SMOKE", "auto"),
+        help="run a smoke container through the installed runtime before registering it "
+        "(auto: when a static busybox is at hand)",
+    )
+    inst.add_argument(
         "--containerd",
         default=_env("CONTAINERD_BIN"),
         help="containerd binary to validate configs with when the host root has none",
@@ -170,11 +177,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .install import containerd
 
     validator = containerd.Validator(host, args.containerd or _which("containerd"))
+    smoke_binary = _smoke_binary(args.smoke)
     if args.command == "install":
-        return _report(plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri))
+        return _report(
+            plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri, smoke_binary)
+        )
     from . import run
 
     opts = run.RunOptions(
+        smoke_binary=smoke_binary,
         listen=args.listen,
         node_name=args.node_name,
         namespace=args.namespace,
@@ -183,6 +194,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         cri=args.cri,
     )
     return run.run(host, s, opts, reloader, validator)
+
+
+def _smoke_binary(mode: str) -> Path | None:
+    if mode == "off":
+        return None
+    from .install import smoke
+
+    found = smoke.find_static_binary()
+    if found is None and mode == "on":
+        from .errors import AgentError
+
+        raise AgentError("--smoke on needs a static busybox at " + " or ".join(smoke.STATIC_CANDIDATES))
+    if found is None:
+        from . import log
+
+        log.get("install").info("no static busybox: skipping the smoke container")
+    return found
 
 
 def _which(name: str) -> str | None:

@@ -33,6 +33,7 @@ class RunOptions:
     daemonset: str | None = None
     tree: Path | None = None
     cri: str = "auto"
+    smoke_binary: Path | None = None
     retry: float = 30.0  # after a failed install or an owed restart
     resync: float = 600.0  # re-check (a no-op when nothing drifted)
 
@@ -98,7 +99,9 @@ def run(
     try:
         while not stop.is_set():
             try:
-                out = plan.install(host, s, tree.locate(opts.tree), reloader, validator, opts.cri)
+                out = plan.install(
+                    host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary
+                )
                 if out.pending:
                     health.set(False, "installed, but owed: " + "; ".join(out.pending))
                 else:

@@ -17,6 +17,7 @@ def agent(*args: str, tree: Tree | None = None) -> subprocess.CompletedProcess[s
     env = {**os.environ}
     if tree is not None:
         env["LXCRI_AGENT_TREE"] = str(tree.path)
+        env["LXCRI_AGENT_SMOKE"] = "off" if tree.stub else "auto"  # the stand-in cannot run containers
     return subprocess.run([EXE, *args], capture_output=True, text=True, env=env, timeout=300)
 
 

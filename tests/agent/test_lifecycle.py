@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +22,11 @@ from lxcri_agent.install.settings import Settings
 from .conftest import HostFactory, Recorder, Tree
 from .oci import bundle
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
+    pytest.mark.skipif(shutil.which("runc") is None, reason="bundles come from `runc spec`"),
+]
 
 
 def test_container_lifecycle_with_env_i(make_host: HostFactory, runtime_tree: Tree, tmp_path: Path) -> None:

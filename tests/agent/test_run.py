@@ -166,7 +166,7 @@ def test_cli_run_handles_sigterm(make_host: HostFactory, runtime_tree: Tree, tmp
     root = make_host(crio=True)
     before = snapshot(root)
     exe = Path(sys.executable).parent / "lxcri-agent"
-    env = {**os.environ, "LXCRI_AGENT_TREE": str(runtime_tree.path)}
+    env = {**os.environ, "LXCRI_AGENT_TREE": str(runtime_tree.path), "LXCRI_AGENT_SMOKE": "off"}
     p = subprocess.Popen(
         [
             str(exe),

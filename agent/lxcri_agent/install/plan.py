@@ -1,10 +1,11 @@
 """install / uninstall / status: the order of the steps and the manifest kept in step with them.
 
-install: tree -> check the installed runtime runs -> CRI-O -> containerd -> remove what an older
-version owned and this one does not -> reload what changed. A runtime that does not start is
-never registered. uninstall: revert the CRI config -> remove the tree -> reload last, so the CRI
-runtime never restarts with a config that names a runtime that is half gone.
-The manifest is saved before each change, so a re-run after a crash finishes the job.
+install: tree -> check that the installed runtime works (version, features, a smoke container)
+-> CRI-O -> containerd -> remove what an older version owned and this one does not -> reload
+what changed. A runtime that does not work is never registered. uninstall: revert the CRI
+config -> remove the tree -> reload last, so the CRI runtime never restarts with a config that
+names a runtime that is half gone. The manifest is saved before each change, so a re-run after
+a crash finishes the job.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def install(
     reloader: Reloader,
     validator: containerd.Validator,
     cri: str = "auto",
+    smoke_binary: Path | None = None,
 ) -> Outcome:
     host.check()
     out = Outcome()
@@ -88,6 +90,10 @@ def install(
             out.changed.append("tree")
         save()
         out.version = tree.verify(host, s)
+        if smoke_binary is not None:
+            from . import smoke
+
+            smoke.run(host, s, smoke_binary)
         if use_crio and crio.register(host, m, s, wanted, save):
             m.owe("crio")
             out.changed.append("crio")
