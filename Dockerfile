@@ -27,8 +27,9 @@ RUN env -i /usr/lib/lxcri-agent/tree/lxcri --version \
     && touch /tree-ok
 
 FROM ${DEBIAN}
-# python3: the agent itself; util-linux: nsenter for --restart-cmd on hosts without systemd
-RUN apt-get update && apt-get install -y --no-install-recommends python3 util-linux \
+# python3: the agent itself; util-linux: nsenter for --restart-cmd on hosts without systemd;
+# busybox-static: the one binary of the smoke container (install check and node report)
+RUN apt-get update && apt-get install -y --no-install-recommends python3 util-linux busybox-static \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /venv /venv
 COPY --from=build /usr/lib/lxcri-agent/tree /usr/lib/lxcri-agent/tree
