@@ -88,12 +88,16 @@ def _mean_ms(argv: list[str], n: int = 15) -> float:
 
 
 def test_startup_latency_tree_vs_venv(runtime_tree: Tree, tmp_path: Path) -> None:
-    """Reported, not judged: CRI-O's latency is `state`'s latency, so the figure matters."""
+    """Reported, not judged (the machine is shared): CRI-O's latency is `state`'s latency."""
     import sys
 
-    venv_lxcri = Path(sys.executable).parent / "lxcri"
+    venv_lxcri = Path(os.environ.get("LXCRI_TEST_VENV_LXCRI", Path(sys.executable).parent / "lxcri"))
+    venv_ok = (
+        venv_lxcri.exists()
+        and subprocess.run([str(venv_lxcri), "--version"], capture_output=True).returncode == 0
+    )
     exe = str(runtime_tree.path / tree.EXE)
-    if runtime_tree.stub or not venv_lxcri.exists():
+    if runtime_tree.stub or not venv_ok:
         t = _mean_ms([exe, "--version"])
         v = _mean_ms([sys.executable, "-I", "-S", "-c", "import _lxc"])
         print(f"\nstub tree --version {t:.1f} ms; venv python -I -S import _lxc {v:.1f} ms")
