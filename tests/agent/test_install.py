@@ -308,3 +308,24 @@ def test_manifest_lists_everything_we_own(
     assert "/etc/crio/crio.conf.d/50-lxcri.conf" in m["owned"]
     assert "/etc/containerd/config.toml" in m["edits"]
     assert m["owned"]["/opt/lxcri/bin/lxcri"]["kind"] == "symlink"
+
+
+def test_old_tree_stays_while_containers_use_it(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
+    root = make_host(crio=True)
+    install(root, runtime_tree, recorder)
+    old_tree = root / "opt/lxcri/lib/0000old"
+    shutil.copytree(runtime_tree.path, old_tree, symlinks=True)
+    m = manifest.load(HostRoot(root))
+    m.owned["/opt/lxcri/lib/0000old"] = manifest.Owned("tree", "0000old")
+    manifest.save(HostRoot(root), m)
+    # a container created by the old runtime: its liblxc config names the old tree
+    state = root / "run/lxcri/k8s.io/abc123"
+    state.mkdir(parents=True)
+    (state / "config").write_text("lxc.hook.stop = /opt/lxcri/lib/0000old/lxcri -I -m lxcri.libexec.hook\n")
+    install(root, runtime_tree, recorder)
+    assert old_tree.is_dir(), "removed under a running container"
+    shutil.rmtree(root / "run/lxcri")
+    install(root, runtime_tree, recorder)
+    assert not old_tree.exists(), "retired once no container uses it"

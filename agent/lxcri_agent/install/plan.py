@@ -101,7 +101,7 @@ def install(
             m.owe("containerd")
             out.changed.append("containerd")
         save()
-        for service in _remove_stale(host, m, wanted):
+        for service in _remove_stale(host, m, wanted, s):
             m.owe(service)
             out.changed.append(f"stale:{service}")
         save()
@@ -132,8 +132,12 @@ def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> No
             containerd.config_version(containerd.parse(text, s.containerd_config))
 
 
-def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str]) -> list[str]:
-    """What an older version (or an earlier config) owned that this install no longer wants."""
+def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str], s: Settings | None = None) -> list[str]:
+    """What an older version (or an earlier config) owned that this install no longer wants.
+
+    With ``s`` (an upgrade, not an uninstall) an old runtime tree that containers still use is
+    kept, and retired by a later run once they are gone.
+    """
     services: list[str] = []
     for path in sorted(set(m.edits) - wanted):
         if _restore(host, m, path, m.edits[path]):
@@ -144,6 +148,19 @@ def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str]) -> list[str]:
     order = {"file": 0, "symlink": 1, "tree": 2, "dir": 3}
     for path in sorted(set(m.owned) - wanted, key=lambda p: (order.get(m.owned[p].kind, 0), -len(p))):
         owned = m.owned[path]
+        if owned.kind == "tree":
+            busy = tree.users(host, s or Settings(), path)
+            if busy and s is not None:
+                log.get("install").info(
+                    "keeping the old runtime tree: containers still use it", tree=path, used_by=busy
+                )
+                continue
+            if busy:
+                log.get("uninstall").warning(
+                    "removing a runtime tree that containers still use; their poststop hooks will fail",
+                    tree=path,
+                    used_by=busy,
+                )
         existed = host.path(path).exists() or host.path(path).is_symlink()
         tree.remove(host, path, owned)
         if existed and owned.service:

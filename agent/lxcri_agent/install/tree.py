@@ -100,6 +100,32 @@ def verify(host: HostRoot, s: Settings) -> str:
     return out[0].strip().splitlines()[0] if out[0].strip() else ""
 
 
+def users(host: HostRoot, s: Settings, tree_dir: str, limit: int = 5) -> list[str]:
+    """Container state that still names ``tree_dir`` (at most ``limit``).
+
+    Frozen, the runtime records its own resolved path in each container's liblxc config (the hook
+    command) and runs its helpers from there: a container created before an upgrade still calls
+    into the old tree when it stops. So an old tree stays until no container state under the
+    runtime root mentions it; a later install retires it.
+    """
+    root = host.path(s.runtime_root)
+    needle = tree_dir.encode()
+    found: list[str] = []
+    if not root.is_dir():
+        return found
+    for p in root.rglob("*"):
+        try:
+            if not p.is_file() or p.is_symlink() or p.stat().st_size > 1 << 20:
+                continue
+            if needle in p.read_bytes():
+                found.append(host.host_name(p))
+        except OSError:
+            continue
+        if len(found) >= limit:
+            break
+    return found
+
+
 def remove(host: HostRoot, path: str, owned: Owned) -> None:
     """Remove one owned item; a directory only when empty (the admin may have put files there)."""
     local = host.path(path)
