@@ -72,8 +72,8 @@ class HostRoot:
     # -- reading -----------------------------------------------------------------------------------
 
     def read(self, host_path: str) -> bytes | None:
-        """The file's bytes, or None when it does not exist."""
-        local = self.path(host_path)
+        """The file's bytes, or None when it does not exist (symlinks followed as on the host)."""
+        local = self.path(self.resolve(host_path))
         try:
             return local.read_bytes()
         except FileNotFoundError:
@@ -90,9 +90,23 @@ class HostRoot:
         except OSError as err:
             raise self.error("create directory", local, err) from err
 
+    def resolve(self, host_path: str, depth: int = 8) -> str:
+        """Follow symlinks the way the host would (absolute targets are host paths), so that a
+        config that is a link into, say, a config-management checkout is edited, not replaced."""
+        p = PurePosixPath(host_path)
+        for _ in range(depth):
+            local = self.path(str(p))
+            if not local.is_symlink():
+                return str(p)
+            target = PurePosixPath(os.readlink(local))
+            p = target if target.is_absolute() else p.parent / target
+            p = PurePosixPath(os.path.normpath(str(p)))
+        raise AgentError(f"too many levels of symbolic links at {host_path} (host root {self.root})")
+
     def write_atomic(self, host_path: str, data: bytes, mode: int = 0o644) -> None:
-        """Replace the file in one rename; an existing file keeps its mode and owner."""
-        local = self.path(host_path)
+        """Replace the file in one rename; an existing file keeps its mode and owner; a symlink
+        stays a symlink (its target is replaced)."""
+        local = self.path(self.resolve(host_path))
         try:
             st: os.stat_result | None = local.stat()
         except FileNotFoundError:

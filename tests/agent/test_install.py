@@ -6,6 +6,7 @@ runtimes, with the admin's comments); after uninstall every byte must be as befo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -329,3 +330,44 @@ def test_old_tree_stays_while_containers_use_it(
     shutil.rmtree(root / "run/lxcri")
     install(root, runtime_tree, recorder)
     assert not old_tree.exists(), "retired once no container uses it"
+
+
+def test_symlinked_config_stays_a_symlink(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
+    text = (GOLDEN / "containerd/v2-admin-comments.toml").read_text()
+    root = make_host()
+    (root / "etc/containerd").mkdir(parents=True)
+    (root / "srv/cm").mkdir(parents=True)
+    (root / "srv/cm/containerd.toml").write_text(text)
+    (root / "etc/containerd/config.toml").symlink_to("/srv/cm/containerd.toml")  # a host-absolute link
+    before = snapshot(root)
+    install(root, runtime_tree, recorder)
+    assert (root / "etc/containerd/config.toml").is_symlink()
+    assert "lxcri" in (root / "srv/cm/containerd.toml").read_text()
+    uninstall(root, recorder)
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("nth", range(1, 6))
+def test_crash_during_uninstall_is_recovered_by_rerun(
+    nth: int, make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_host(containerd=(GOLDEN / "containerd/v2-kubeadm-default.toml").read_text(), crio=True)
+    before = snapshot(root)
+    install(root, runtime_tree, recorder)
+    real_write = HostRoot.write_atomic
+    count = {"n": 0}
+
+    def dying_write(self: HostRoot, host_path: str, data: bytes, mode: int = 0o644) -> None:
+        count["n"] += 1
+        if count["n"] == nth:
+            raise Crash(host_path)
+        real_write(self, host_path, data, mode)
+
+    monkeypatch.setattr(HostRoot, "write_atomic", dying_write)
+    with contextlib.suppress(Crash):
+        uninstall(root, recorder)
+    monkeypatch.setattr(HostRoot, "write_atomic", real_write)
+    uninstall(root, recorder)
+    assert snapshot(root) == before
