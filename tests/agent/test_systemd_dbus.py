@@ -43,6 +43,7 @@ class FakeSystemd:
     address: str
     states: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState after a job
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    polled_job: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
     def serve(self, ready: threading.Event) -> None:
@@ -54,6 +55,7 @@ class FakeSystemd:
             conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.systemd1"))
             ready.set()
             units: dict[str, str] = {}
+            job_polls = {"left": 0}
             while not self.stop.is_set():
                 try:
                     msg = conn.receive(timeout=0.1)
@@ -72,15 +74,25 @@ class FakeSystemd:
                         )
                         continue
                     self.calls.append((member, unit, mode))
+                    job_polls["left"] = 3  # the job runs for a few polls, then its object is gone
                     conn.send(new_method_return(msg, "o", ("/org/freedesktop/systemd1/job/7",)))
                 elif member == "GetUnit":
                     (unit,) = msg.body
                     path = "/org/freedesktop/systemd1/unit/" + unit.replace(".", "_2e")
                     units[path] = unit
                     conn.send(new_method_return(msg, "o", (path,)))
+                elif member == "Get" and msg.header.fields[HeaderFields.path].endswith("/job/7"):
+                    if job_polls["left"] > 0:
+                        job_polls["left"] -= 1
+                        self.polled_job += 1
+                        conn.send(new_method_return(msg, "v", (("s", "running"),)))
+                    else:
+                        conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownObject"))
                 elif member == "Get":
                     unit = units[msg.header.fields[HeaderFields.path]]
-                    conn.send(new_method_return(msg, "v", (("s", self.states[unit]),)))
+                    # while the job runs the unit is deactivating; a finished restart shows the end state
+                    state = "deactivating" if job_polls["left"] > 0 else self.states[unit]
+                    conn.send(new_method_return(msg, "v", (("s", state),)))
                 else:
                     conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod"))
 

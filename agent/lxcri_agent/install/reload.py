@@ -57,41 +57,43 @@ class SystemdReloader:
         addr = DBusAddress(path, bus_name="org.freedesktop.systemd1", interface=iface)
         return unwrap_msg(conn.send_and_get_reply(new_method_call(addr, method, sig, body), timeout=30))
 
+    def _prop(self, conn: Any, path: str, iface: str, name: str) -> Any:
+        (value,) = self._call(conn, path, "org.freedesktop.DBus.Properties", "Get", "ss", (iface, name))
+        return value[1] if isinstance(value, tuple) else value
+
     def apply(self, service: str, action: str) -> None:
         from jeepney.io.blocking import open_dbus_connection
         from jeepney.wrappers import DBusErrorResponse
 
         unit = self.units[service]
         method = "ReloadUnit" if action == "reload" else "RestartUnit"
+        mgr, mgr_iface = "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager"
         try:
             with open_dbus_connection(bus=self.address) as conn:
-                mgr = "/org/freedesktop/systemd1"
-                self._call(conn, mgr, "org.freedesktop.systemd1.Manager", method, "ss", (unit, "replace"))
-                (unit_path,) = self._call(
-                    conn, mgr, "org.freedesktop.systemd1.Manager", "GetUnit", "s", (unit,)
-                )
+                (job,) = self._call(conn, mgr, mgr_iface, method, "ss", (unit, "replace"))
+                (unit_path,) = self._call(conn, mgr, mgr_iface, "GetUnit", "s", (unit,))
                 deadline = time.monotonic() + self.timeout
+                # The unit still reads "active" until the job has stopped it: wait for the job to
+                # finish (its object goes away), then for the unit to be active again.
                 while True:
-                    (state,) = self._call(
-                        conn,
-                        unit_path,
-                        "org.freedesktop.DBus.Properties",
-                        "Get",
-                        "ss",
-                        ("org.freedesktop.systemd1.Unit", "ActiveState"),
-                    )
-                    value = state[1] if isinstance(state, tuple) else state
-                    if value == "active":
-                        return
-                    if value == "failed":
-                        raise AgentError(
-                            f"{unit} failed after {method}: see journalctl -u {unit} on the node"
-                        )
+                    try:
+                        self._prop(conn, job, "org.freedesktop.systemd1.Job", "State")
+                        job_done = False
+                    except DBusErrorResponse:
+                        job_done = True
+                    if job_done:
+                        value = self._prop(conn, unit_path, "org.freedesktop.systemd1.Unit", "ActiveState")
+                        if value == "active":
+                            return
+                        if value == "failed":
+                            raise AgentError(
+                                f"{unit} failed after {method}: see journalctl -u {unit} on the node"
+                            )
+                    else:
+                        value = "job running"
                     if time.monotonic() > deadline:
-                        raise AgentError(
-                            f"{unit} not active {self.timeout:.0f}s after {method} (state {value})"
-                        )
-                    time.sleep(0.5)
+                        raise AgentError(f"{unit} not active {self.timeout:.0f}s after {method} ({value})")
+                    time.sleep(0.2)
         except DBusErrorResponse as err:
             raise AgentError(f"systemd refused {method} {unit}: {err.name}: {err.data}") from err
         except OSError as err:
