@@ -136,6 +136,7 @@ def test_restart_and_reload_through_host_systemd(systemd_host: tuple[Path, FakeS
         ("RestartUnit", "containerd.service", "replace"),
         ("ReloadUnit", "crio.service", "replace"),
     ]
+    assert fake.polled_job == 6, "waited for both jobs to finish"
 
 
 def test_failed_unit_is_reported(systemd_host: tuple[Path, FakeSystemd]) -> None:
