@@ -371,3 +371,23 @@ def test_crash_during_uninstall_is_recovered_by_rerun(
     monkeypatch.setattr(HostRoot, "write_atomic", real_write)
     uninstall(root, recorder)
     assert snapshot(root) == before
+
+
+def test_admin_edits_to_our_config_file_are_theirs(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
+    """containerd had no config, so the agent wrote one; then the admin added settings to it."""
+    root = make_host()
+    (root / "etc/containerd").mkdir(parents=True)
+    install(root, runtime_tree, recorder)
+    cfg = root / "etc/containerd/config.toml"
+    cfg.write_text(
+        cfg.read_text() + '\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/certs.d"\n'
+    )
+    calls = len(recorder.calls)
+    install(root, runtime_tree, recorder)
+    assert 'config_path = "/etc/certs.d"' in cfg.read_text(), "the admin's addition was overwritten"
+    assert len(recorder.calls) == calls, "nothing of ours changed: no restart"
+    uninstall(root, recorder)
+    text = cfg.read_text()
+    assert 'config_path = "/etc/certs.d"' in text and "lxcri" not in text

@@ -356,13 +356,15 @@ def register(
     """Register the runtime; True when containerd's effective config changed (it must restart)."""
     cfg = s.containerd_config
     data = host.read(cfg)
-    if data is None or cfg in m.owned:
+    if data is None or (cfg in m.owned and sha256_bytes(data) == m.owned[cfg].sha256):
         return _own_config(host, m, s, validator, wanted, save)
     try:
         text = data.decode()
     except UnicodeDecodeError as err:
         raise AgentError(f"{cfg} is not UTF-8 text ({err}): left untouched") from err
     doc = parse(text, cfg)
+    if cfg in m.owned:
+        _take_over(host, m, s, save, data, text)
     version = config_version(doc)
     directory = import_dir(doc, cfg, s.containerd_dropin_name)
     if directory is not None and validator.chrooted() and cfg not in m.edits:
@@ -372,6 +374,23 @@ def register(
         if changed is not None:
             return changed
     return _edit(host, m, s, validator, wanted, save, data, text)
+
+
+def _take_over(
+    host: HostRoot, m: Manifest, s: Settings, save: Callable[[], None], data: bytes, text: str
+) -> None:
+    """The admin edited the config file we created: it is theirs now. From here on it is an edit
+    like any other, whose "original" is their content without our entry."""
+    from ..manifest import BACKUP_DIR
+
+    cfg = s.containerd_config
+    base = remove_text(text, s).removeprefix(HEADER).encode()
+    backup = f"{BACKUP_DIR}{cfg}"
+    host.makedirs(posixpath.dirname(backup), 0o700)
+    host.write_atomic(backup, base, 0o600)
+    m.edits[cfg] = Edit(backup, sha256_bytes(base), sha256_bytes(data), service="containerd")
+    del m.owned[cfg]
+    save()
 
 
 def _own_config(
