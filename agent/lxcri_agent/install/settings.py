@@ -13,7 +13,9 @@ class Settings:
     opt_dir: str = "/opt/lxcri"
     crio_dir: str = "/etc/crio"
     crio_dropin_priority: int = 50
-    # "restart" is safe on every CRI-O; "reload" (SIGHUP) only where CRI-O reloads its runtimes table
+    # CRI-O documents its runtimes table as reloadable on SIGHUP (since 1.25), but a handler added
+    # that way shows in `crio status config` while RunPodSandbox still refuses it (cri-o issue
+    # 10202, open in 2026). "restart" works on every CRI-O; "reload" is there for fixed versions.
     crio_apply: str = "restart"
     containerd_config: str = "/etc/containerd/config.toml"
     containerd_dropin_name: str = "50-lxcri.toml"
