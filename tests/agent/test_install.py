@@ -391,3 +391,24 @@ def test_admin_edits_to_our_config_file_are_theirs(
     uninstall(root, recorder)
     text = cfg.read_text()
     assert 'config_path = "/etc/certs.d"' in text and "lxcri" not in text
+
+
+def test_upgrade_to_a_broken_tree_keeps_the_old_runtime(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, tmp_path: Path
+) -> None:
+    root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text())
+    install(root, runtime_tree, recorder)
+    link_before = os.readlink(root / "opt/lxcri/bin/lxcri")
+    broken = tmp_path / "broken"
+    shutil.copytree(runtime_tree.path, broken, symlinks=True)
+    (broken / "lxcri").write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
+    (broken / ".tree-id").write_text("b0rken\n")
+    calls = list(recorder.calls)
+    with pytest.raises(AgentError, match=r"fails `--version`.*cannot start"):
+        install(root, Tree(broken, stub=True), recorder)
+    assert os.readlink(root / "opt/lxcri/bin/lxcri") == link_before
+    assert recorder.calls == calls
+    assert plan.status(HostRoot(root), S)["installed"]
+    install(root, runtime_tree, recorder)  # the good build again: the broken copy is cleaned up
+    assert not (root / "opt/lxcri/lib/b0rken").exists()
+    assert plan.status(HostRoot(root), S)["healthy"]

@@ -86,14 +86,17 @@ def install(
             )
         _preflight(host, s, use_crio, use_ctd)
         wanted: set[str] = set()
-        if tree.install(host, m, s, tree_src, wanted, save):
-            out.changed.append("tree")
+        # a new tree is checked where it was copied, and becomes the runtime only if it works:
+        # an upgrade to a broken build leaves the old runtime in place
+        staged, copied = tree.stage(host, m, s, tree_src, wanted, save)
         save()
-        out.version = tree.verify(host, s)
+        out.version = tree.verify(host, staged)
         if smoke_binary is not None:
             from . import smoke
 
-            smoke.run(host, s, smoke_binary)
+            smoke.run(host, staged, smoke_binary)
+        if tree.activate(host, m, s, staged, wanted, save) or copied:
+            out.changed.append("tree")
         if use_crio and crio.register(host, m, s, wanted, save):
             m.owe("crio")
             out.changed.append("crio")

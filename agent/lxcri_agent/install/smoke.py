@@ -20,7 +20,6 @@ from typing import Any
 
 from ..errors import AgentError
 from ..hostfs import HostRoot
-from .settings import Settings
 
 STATIC_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 WORD = "lxcri-smoke-ok"
@@ -60,9 +59,10 @@ def _spec(out_dir: str) -> dict[str, Any]:
     }
 
 
-def run(host: HostRoot, s: Settings, binary: Path, timeout: float = 60.0) -> None:
-    """Create, start, wait for, delete one container; AgentError saying which step failed."""
-    exe = str(host.path(s.runtime_path))
+def run(host: HostRoot, runtime: str, binary: Path, timeout: float = 60.0) -> None:
+    """Create, start, wait for, delete one container with ``runtime`` (a host path); AgentError
+    saying which step failed."""
+    exe = str(host.path(runtime))
     cid = f"lxcri-agent-smoke-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="lxcri-smoke-") as tmp:
         d = Path(tmp)

@@ -34,14 +34,17 @@ def _own_dirs(
             host.makedirs(d)
 
 
-def install(
+def stage(
     host: HostRoot, m: Manifest, s: Settings, src: Path, wanted: set[str], save: Callable[[], None]
-) -> bool:
-    """Put the tree in place; True if anything changed on the host."""
+) -> tuple[str, bool]:
+    """Copy the tree to ``/opt/lxcri/lib/<id>`` without making it the runtime yet.
+
+    Returns the host path of its executable (to be checked before :func:`activate`) and whether
+    anything was copied.
+    """
     tid = read_id(src)
     lib = f"{s.opt_dir}/lib/{tid}"
     link = s.runtime_path
-    target = os.path.relpath(f"{lib}/{EXE}", os.path.dirname(link))
     dirs = [str(p) for p in reversed(PurePosixPath(s.opt_dir).parents) if str(p) != "/"]
     _own_dirs(host, m, wanted, [*dirs, s.opt_dir, f"{s.opt_dir}/lib", os.path.dirname(link)], save)
     changed = False
@@ -62,6 +65,16 @@ def install(
             raise host.error("copy the runtime tree to", local, err) from err
         changed = True
     m.owned[lib] = Owned("tree", tid)
+    return f"{lib}/{EXE}", changed
+
+
+def activate(
+    host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str], save: Callable[[], None]
+) -> bool:
+    """Point ``bin/lxcri`` at a staged tree in one rename; True if the link changed."""
+    link = s.runtime_path
+    target = os.path.relpath(exe, os.path.dirname(link))
+    changed = False
     wanted.add(link)
     llocal = host.path(link)
     current = os.readlink(llocal) if llocal.is_symlink() else None
@@ -83,18 +96,18 @@ def install(
     return changed
 
 
-def verify(host: HostRoot, s: Settings) -> str:
-    """Run the installed runtime as CRI-O would (empty environment): it must start and answer."""
-    exe = host.path(s.runtime_path)
+def verify(host: HostRoot, runtime: str) -> str:
+    """Run the runtime as CRI-O would (empty environment): it must start and answer."""
+    exe = host.path(runtime)
     out = []
     for args in (["--version"], ["features"]):
         try:
             r = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60, env={})
         except OSError as err:
-            raise AgentError(f"the installed runtime {s.runtime_path} cannot be executed: {err}") from err
+            raise AgentError(f"the runtime {runtime} cannot be executed: {err}") from err
         if r.returncode != 0:
             raise AgentError(
-                f"the installed runtime fails `{' '.join(args)}` ({r.returncode}): {r.stderr.strip()[-300:]}"
+                f"the runtime {runtime} fails `{' '.join(args)}` ({r.returncode}): {r.stderr.strip()[-300:]}"
             )
         out.append(r.stdout)
     return out[0].strip().splitlines()[0] if out[0].strip() else ""
