@@ -35,7 +35,7 @@ COPY --from=build /venv /venv
 COPY --from=build /usr/lib/lxcri-agent/tree /usr/lib/lxcri-agent/tree
 COPY --from=tree-check /tree-ok /usr/lib/lxcri-agent/tree-ok
 ENV PATH=/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LXCRI_AGENT_HOST_ROOT=/host \
+    LXCRI_HOST_ROOT=/host \
     PYTHONDONTWRITEBYTECODE=1
 RUN lxcri-agent --version
 ENTRYPOINT ["lxcri-agent"]

@@ -1,8 +1,9 @@
 """``lxcri-agent install | uninstall | status | run``: parse, call one operation, print one line.
 
-Settings come from flags, each also readable from an ``LXCRI_AGENT_*`` variable so that the
-DaemonSet can set them in its env. Exit codes: 0 done, 1 error (one line saying what and
-where), 3 installed but a CRI runtime restart is still owed (the message says why).
+Every flag can also come from the environment, under the names the chart's DaemonSet sets
+(``LXCRI_HOST_ROOT``, ``LXCRI_PREFIX``, ``LXCRI_CRIO_CONFIG_DIR``, ``LXCRI_DAEMONSET_NAME``, ...;
+``LXCRI_AGENT_<NAME>`` works too). Exit codes: 0 done, 1 error (one line saying what and where),
+3 installed but a CRI runtime restart is still owed (the message says why).
 """
 
 from __future__ import annotations
@@ -15,8 +16,33 @@ from pathlib import Path
 from typing import Any
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"LXCRI_AGENT_{name}", default)
+def _env(*names: str, default: str | None = None) -> str | None:
+    """The first of ``LXCRI_<NAME>`` / ``LXCRI_AGENT_<NAME>`` that is set, for each name in turn."""
+    for name in names:
+        for var in (f"LXCRI_{name}", f"LXCRI_AGENT_{name}"):
+            value = os.environ.get(var)
+            if value:
+                return value
+    return default
+
+
+def _smoke_default() -> str:
+    flag = _env("SMOKE_TEST")  # the chart's true/false
+    if flag is not None:
+        return "on" if flag.lower() in ("1", "true", "yes", "on") else "off"
+    return _env("SMOKE", default="auto") or "auto"
+
+
+def _listen_default() -> str:
+    port = _env("HEALTH_PORT")
+    return f"0.0.0.0:{port}" if port else _env("LISTEN", default="0.0.0.0:8090") or "0.0.0.0:8090"
+
+
+def _containerd_config_default() -> str:
+    conf_dir = _env("CONTAINERD_CONFIG_DIR")
+    if conf_dir:
+        return f"{conf_dir.rstrip('/')}/config.toml"
+    return _env("CONTAINERD_CONFIG", default="/etc/containerd/config.toml") or "/etc/containerd/config.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,29 +53,35 @@ def _parser() -> argparse.ArgumentParser:
         "--log-format",
         choices=["json", "text"],
         default=_env("LOG_FORMAT"),
-        help="default: json unless stderr is a terminal",
+        help="default: json unless stderr is a terminal (env LXCRI_LOG_FORMAT)",
     )
-    p.add_argument("--debug", action="store_true")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=(_env("LOG_LEVEL", default="info") or "info").lower(),
+    )
+    p.add_argument("--debug", action="store_true", help="same as --log-level debug")
     p.add_argument("--version", action="version", version=f"lxcri-agent {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--host-root",
         type=Path,
-        default=Path(_env("HOST_ROOT", "/") or "/"),
-        help="where the node's / is mounted (env LXCRI_AGENT_HOST_ROOT; default /)",
+        default=Path(_env("HOST_ROOT", default="/") or "/"),
+        help="where the node's / is mounted (env LXCRI_HOST_ROOT; default /)",
     )
-    common.add_argument(
-        "--containerd-config", default=_env("CONTAINERD_CONFIG", "/etc/containerd/config.toml")
-    )
-    common.add_argument("--crio-dir", default=_env("CRIO_DIR", "/etc/crio"))
-    common.add_argument("--handler", default=_env("HANDLER", "lxcri"), help="runtime handler name")
+    common.add_argument("--prefix", default=_env("PREFIX", default="/opt/lxcri"), help="host dir of the tree")
+    common.add_argument("--runtime-root", default=_env("RUNTIME_ROOT", default="/run/lxcri"))
+    common.add_argument("--state-dir", default=_env("STATE_DIR", default="/var/lib/lxcri-agent"))
+    common.add_argument("--containerd-config", default=_containerd_config_default())
+    common.add_argument("--crio-dir", default=_env("CRIO_CONFIG_DIR", "CRIO_DIR", default="/etc/crio"))
+    common.add_argument("--handler", default=_env("HANDLER", default="lxcri"), help="runtime handler name")
     apply = argparse.ArgumentParser(add_help=False)
     apply.add_argument(
         "--crio-apply",
         choices=["restart", "reload"],
-        default=_env("CRIO_APPLY", "restart"),
-        help="reload = SIGHUP, for CRI-O versions that reload their runtimes table",
+        default=_env("CRIO_APPLY", default="restart"),
+        help="reload = SIGHUP, for CRI-O versions that really reload their runtimes table",
     )
     apply.add_argument(
         "--restart-cmd",
@@ -57,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SERVICE[-ACTION]=CMD",
         help='command instead of systemd, e.g. containerd="nsenter -t 1 -m rc-service containerd '
-        "restart\" (env LXCRI_AGENT_RESTART_CMDS, ';'-separated)",
+        "restart\" (env LXCRI_RESTART_CMDS, ';'-separated)",
     )
     apply.add_argument(
         "--systemd-socket",
@@ -68,17 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     inst.add_argument(
         "--tree",
         type=Path,
-        default=None,
+        default=Path(t) if (t := _env("TREE")) else None,
         help="runtime tree to install (default: the image's, "
         "else built from this Python's lxcri with PyInstaller)",
     )
-    inst.add_argument("--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", "auto"))
+    inst.add_argument(
+        "--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", default="auto")
+    )
     inst.add_argument(
         "--smoke",
         choices=["auto", "on", "off"],
-        default=_env("SMOKE", "auto"),
-        help="run a smoke container through the installed runtime before registering it "
-        "(auto: when a static busybox is at hand)",
+        default=_smoke_default(),
+        help="run a smoke container through the new runtime before registering it "
+        "(auto: when a static busybox is at hand; env LXCRI_SMOKE_TEST=true|false)",
     )
     inst.add_argument(
         "--containerd",
@@ -93,12 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--paths", type=Path, action="append", default=[], help="extra import root for `lxcri`")
     run = sub.add_parser("run", parents=[common, apply, inst], help="the DaemonSet's main")
     run.add_argument(
-        "--listen", default=_env("LISTEN", "0.0.0.0:8090"), help="address of /healthz and /readyz"
+        "--listen", default=_listen_default(), help="address of /healthz and /readyz (env LXCRI_HEALTH_PORT)"
     )
-    run.add_argument("--node-name", default=_env("NODE_NAME") or os.environ.get("NODE_NAME"))
-    run.add_argument("--namespace", default=_env("NAMESPACE") or os.environ.get("POD_NAMESPACE"))
+    run.add_argument("--node-name", default=os.environ.get("NODE_NAME") or _env("NODE_NAME"))
+    run.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or _env("NAMESPACE"))
     run.add_argument(
-        "--daemonset", default=_env("DAEMONSET"), help="the agent's DaemonSet (rolling-update check)"
+        "--daemonset",
+        default=_env("DAEMONSET_NAME", "DAEMONSET"),
+        help="the agent's DaemonSet, for the rolling-update check at SIGTERM",
     )
     return p
 
@@ -124,8 +160,12 @@ def _commands(args: argparse.Namespace) -> dict[str, str]:
 def settings(args: argparse.Namespace) -> Any:
     from .install.settings import Settings
 
+    prefix = args.prefix.rstrip("/")
     return Settings(
         handler=args.handler,
+        opt_dir=prefix,
+        runtime_path=f"{prefix}/bin/lxcri",
+        runtime_root=args.runtime_root,
         containerd_config=args.containerd_config,
         crio_dir=args.crio_dir,
         crio_apply=getattr(args, "crio_apply", "restart"),
@@ -138,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log.setup(
         json_output=None if args.log_format is None else args.log_format == "json",
-        level=10 if args.debug else 20,
+        level=10 if args.debug else {"debug": 10, "info": 20, "warning": 30, "error": 40}[args.log_level],
     )
     from .errors import AgentError
 
@@ -162,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .hostfs import HostRoot
     from .install import plan
 
-    host = HostRoot(args.host_root)
+    host = HostRoot(args.host_root, args.state_dir)
     s = settings(args)
     if args.command == "status":
         st = plan.status(host, s)

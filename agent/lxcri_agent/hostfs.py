@@ -41,8 +41,9 @@ def _explain(err: OSError) -> str:
 class HostRoot:
     """Maps host-absolute paths (``/etc/crio``) to where they are mounted in the pod (``ROOT/etc/crio``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, state_dir: str = STATE_DIR) -> None:
         self.root = Path(root)
+        self.state_dir = state_dir  # host path of the agent's manifest, backups and lock
 
     def check(self) -> None:
         """Fail early and clearly when the host root is not mounted (a wrong hostPath in the DaemonSet)."""
@@ -155,14 +156,14 @@ class HostRoot:
 
         missing = [
             str(p)
-            for p in [PurePosixPath(STATE_DIR), *PurePosixPath(STATE_DIR).parents]
+            for p in [PurePosixPath(self.state_dir), *PurePosixPath(self.state_dir).parents]
             if str(p) != "/" and not self.path(str(p)).exists()
         ]
-        self.makedirs(STATE_DIR, 0o700)
-        parents = [p for p in missing if p != STATE_DIR]
+        self.makedirs(self.state_dir, 0o700)
+        parents = [p for p in missing if p != self.state_dir]
         if parents:  # remembered so that a full uninstall leaves no empty /var/lib behind either
-            self.write_atomic(f"{STATE_DIR}/created-parents", "\n".join(parents).encode() + b"\n", 0o600)
-        local = self.path(f"{STATE_DIR}/lock")
+            self.write_atomic(f"{self.state_dir}/created-parents", "\n".join(parents).encode() + b"\n", 0o600)
+        local = self.path(f"{self.state_dir}/lock")
         try:
             fd = os.open(local, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as err:

@@ -13,11 +13,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import AgentError
-from .hostfs import STATE_DIR, HostRoot
+from .hostfs import HostRoot
 
-MANIFEST = f"{STATE_DIR}/manifest.json"
-BACKUP_DIR = f"{STATE_DIR}/backup"
 FORMAT = 1
+
+
+def manifest_path(host: HostRoot) -> str:
+    return f"{host.state_dir}/manifest.json"
+
+
+def backup_path(host: HostRoot, original: str) -> str:
+    """Where the byte-identical copy of an edited host file is kept."""
+    return f"{host.state_dir}/backup{original}"
 
 
 @dataclass
@@ -69,22 +76,22 @@ class Manifest:
 
 
 def load(host: HostRoot) -> Manifest:
-    data = host.read(MANIFEST)
+    data = host.read(manifest_path(host))
     if data is None:
         return Manifest()
     try:
         return Manifest.from_json(data)
     except (ValueError, TypeError, KeyError) as err:
         raise AgentError(
-            f"manifest {MANIFEST} (host root {host.root}) is unreadable: {err}; "
+            f"manifest {manifest_path(host)} (host root {host.root}) is unreadable: {err}; "
             "it lists what the agent owns, so it is not guessed: fix or remove it by hand"
         ) from err
 
 
 def save(host: HostRoot, manifest: Manifest) -> None:
-    host.makedirs(STATE_DIR, 0o700)
-    host.write_atomic(MANIFEST, manifest.to_json(), 0o600)
+    host.makedirs(host.state_dir, 0o700)
+    host.write_atomic(manifest_path(host), manifest.to_json(), 0o600)
 
 
 def remove(host: HostRoot) -> None:
-    host.remove(MANIFEST)
+    host.remove(manifest_path(host))

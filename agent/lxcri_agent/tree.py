@@ -271,7 +271,7 @@ def locate(explicit: Path | None) -> Path:
         if not (explicit / EXE).is_file():
             raise AgentError(f"runtime tree {explicit} has no {EXE} executable")
         return explicit
-    env = os.environ.get("LXCRI_AGENT_TREE")
+    env = os.environ.get("LXCRI_TREE") or os.environ.get("LXCRI_AGENT_TREE")
     if env:
         return locate(Path(env))
     if (IMAGE_TREE / EXE).is_file():

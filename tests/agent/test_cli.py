@@ -60,3 +60,32 @@ def test_failing_restart_command_is_reported(make_host: HostFactory, runtime_tre
     root = make_host(crio=True)
     r = agent("install", "--host-root", str(root), "--restart-cmd", "crio=false", tree=runtime_tree)
     assert r.returncode == 3 and "'false' failed" in r.stderr
+
+
+def test_settings_from_the_charts_environment(make_host: HostFactory, runtime_tree: Tree) -> None:
+    """The DaemonSet passes its settings as LXCRI_* variables (charts/lxcri agent-daemonset)."""
+    root = make_host(crio=True)
+    (root / "etc/crio").rename(root / "etc/crio-custom")
+    env = {
+        **os.environ,
+        "LXCRI_HOST_ROOT": str(root),
+        "LXCRI_PREFIX": "/opt/lxcri-custom",
+        "LXCRI_STATE_DIR": "/var/lib/lxcri-custom",
+        "LXCRI_CRIO_CONFIG_DIR": "/etc/crio-custom",
+        "LXCRI_RUNTIME_ROOT": "/run/lxcri-custom",
+        "LXCRI_TREE": str(runtime_tree.path),
+        "LXCRI_SMOKE_TEST": "false",
+        "LXCRI_RESTART_CMDS": "crio=true",
+        "LXCRI_LOG_LEVEL": "warning",
+    }
+    r = subprocess.run([EXE, "install"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", "log level warning: the info lines are not printed"
+    dropin = (root / "etc/crio-custom/crio.conf.d/50-lxcri.conf").read_text()
+    assert 'runtime_path = "/opt/lxcri-custom/bin/lxcri"' in dropin
+    assert 'runtime_root = "/run/lxcri-custom"' in dropin
+    assert (root / "opt/lxcri-custom/bin/lxcri").is_symlink()
+    assert (root / "var/lib/lxcri-custom/manifest.json").is_file()
+    r = subprocess.run([EXE, "uninstall"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not (root / "opt/lxcri-custom").exists() and not (root / "var/lib/lxcri-custom").exists()

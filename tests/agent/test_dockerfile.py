@@ -35,4 +35,4 @@ def test_extras_and_entry_point_exist() -> None:
     assert "tree" in project["optional-dependencies"]
     assert project["scripts"]["lxcri-agent"] == "lxcri_agent.cli:main"
     final = stages()[-1]
-    assert 'ENTRYPOINT ["lxcri-agent"]' in final and "LXCRI_AGENT_HOST_ROOT=/host" in final
+    assert 'ENTRYPOINT ["lxcri-agent"]' in final and "LXCRI_HOST_ROOT=/host" in final

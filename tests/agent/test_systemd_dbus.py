@@ -153,6 +153,27 @@ def test_missing_unit_is_reported(systemd_host: tuple[Path, FakeSystemd]) -> Non
         reload.choose(HostRoot(root), {}).apply("crio", "restart")
 
 
+def test_bus_without_systemd_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "run/dbus").mkdir(parents=True)
+    sock = root / "run/dbus/system_bus_socket"
+    conf = tmp_path / "bus.conf"
+    conf.write_text(BUS_CONFIG.format(sock=sock))
+    daemon = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None
+        daemon.stdout.readline()
+        with pytest.raises(AgentError, match=r"D-Bus has no systemd to restart containerd\.service"):
+            reload.choose(HostRoot(root), {}).apply("containerd", "restart")
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
 def test_no_systemd_no_command_says_so(tmp_path: Path) -> None:
     r = reload.choose(HostRoot(tmp_path), {})
     with pytest.raises(AgentError, match=r"no systemd.*--restart-cmd"):

@@ -381,11 +381,11 @@ def _take_over(
 ) -> None:
     """The admin edited the config file we created: it is theirs now. From here on it is an edit
     like any other, whose "original" is their content without our entry."""
-    from ..manifest import BACKUP_DIR
+    from ..manifest import backup_path
 
     cfg = s.containerd_config
     base = remove_text(text, s).removeprefix(HEADER).encode()
-    backup = f"{BACKUP_DIR}{cfg}"
+    backup = backup_path(host, cfg)
     host.makedirs(posixpath.dirname(backup), 0o700)
     host.write_atomic(backup, base, 0o600)
     m.edits[cfg] = Edit(backup, sha256_bytes(base), sha256_bytes(data), service="containerd")
@@ -478,7 +478,7 @@ def _edit(
     text: str,
 ) -> bool:
     """Edit the admin's file in place after a byte-identical backup recorded in the manifest."""
-    from ..manifest import BACKUP_DIR
+    from ..manifest import backup_path
 
     cfg = s.containerd_config
     ed = m.edits.get(cfg)
@@ -505,7 +505,7 @@ def _edit(
                 f"containerd does not see the {s.handler} runtime in the edited {cfg}: not applied"
             )
     newdata = new.encode()
-    backup = f"{BACKUP_DIR}{cfg}"
+    backup = backup_path(host, cfg)
     host.makedirs(posixpath.dirname(backup), 0o700)
     # a file the admin changed since our last edit: the new backup is their version, not our old one
     host.write_atomic(backup, data, 0o600)

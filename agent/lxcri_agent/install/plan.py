@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import log, manifest
 from ..errors import AgentError
-from ..hostfs import STATE_DIR, HostRoot, sha256_bytes
+from ..hostfs import HostRoot, sha256_bytes
 from ..manifest import Edit, Manifest
 from ..version import agent_version
 from . import containerd, crio, tree
@@ -224,14 +224,14 @@ def _cleanup_state(host: HostRoot) -> None:
     """Remove the agent's state dir if only the lock and empty backup dirs remain."""
     import shutil
 
-    state = host.path(STATE_DIR)
+    state = host.path(host.state_dir)
     if not state.is_dir():
         return
     keep = ("lock", "created-parents")
     leftovers = [p for p in state.rglob("*") if p.is_file() and p.name not in keep]
     if leftovers:
         return
-    parents = (host.read(f"{STATE_DIR}/created-parents") or b"").decode().split()
+    parents = (host.read(f"{host.state_dir}/created-parents") or b"").decode().split()
     shutil.rmtree(state, ignore_errors=True)
     for parent in sorted(parents, key=len, reverse=True):
         with contextlib.suppress(OSError):

@@ -95,6 +95,10 @@ class SystemdReloader:
                         raise AgentError(f"{unit} not active {self.timeout:.0f}s after {method} ({value})")
                     time.sleep(0.2)
         except DBusErrorResponse as err:
+            if err.name == "org.freedesktop.DBus.Error.ServiceUnknown":
+                raise AgentError(
+                    f"the host's D-Bus has no systemd to {action} {unit}: configure --restart-cmd"
+                ) from err
             raise AgentError(f"systemd refused {method} {unit}: {err.name}: {err.data}") from err
         except OSError as err:
             raise AgentError(f"cannot reach the host's systemd at {self.address}: {err}") from err
@@ -114,10 +118,12 @@ def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None) 
     """Configured commands win (the admin knows best); else systemd when its bus socket is there."""
     if commands:
         return CommandReloader(commands)
+    # the socket is what the DaemonSet mounts (not /run/systemd): whether systemd answers on that
+    # bus is found out by asking it, and a bus without systemd gets its own message
     sock = host.path(socket or SYSTEMD_SOCKET)
-    if sock.exists() and host.path("/run/systemd/system").is_dir():
+    if sock.exists():
         return SystemdReloader(f"unix:path={sock}")
     return NoReloader(
-        f"the host has no systemd (no {socket or SYSTEMD_SOCKET} and /run/systemd/system under the host "
-        "root) and no reload command is configured (--restart-cmd SERVICE=CMD)"
+        f"the host has no systemd bus (no {socket or SYSTEMD_SOCKET} under the host root) "
+        "and no reload command is configured (--restart-cmd SERVICE=CMD)"
     )
