@@ -89,3 +89,41 @@ def test_settings_from_the_charts_environment(make_host: HostFactory, runtime_tr
     r = subprocess.run([EXE, "uninstall"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert not (root / "opt/lxcri-custom").exists() and not (root / "var/lib/lxcri-custom").exists()
+
+
+def test_sigkill_during_restart_is_finished_by_the_next_run(
+    make_host: HostFactory, runtime_tree: Tree
+) -> None:
+    """The process dies after writing the config but before containerd restarted: the restart is
+    owed in the manifest, and the next run (with nothing else to change) still does it."""
+    import signal
+    import time
+
+    root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text())
+    marker = root / "restarted"
+    env = {**os.environ, "LXCRI_TREE": str(runtime_tree.path), "LXCRI_SMOKE_TEST": "false"}
+    p = subprocess.Popen(
+        [EXE, "install", "--host-root", str(root), "--restart-cmd", "containerd=sleep 60"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    manifest = root / "var/lib/lxcri-agent/manifest.json"
+    deadline = time.monotonic() + 60
+    while not (manifest.exists() and "containerd" in json.loads(manifest.read_text())["pending"]):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL)  # the agent and its restart command
+    p.wait()
+    assert "lxcri" in (root / "etc/containerd/config.toml").read_text()
+    r = subprocess.run(
+        [EXE, "install", "--host-root", str(root), "--restart-cmd", f"containerd=touch {marker}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert marker.exists(), "the owed restart was not done"
+    assert json.loads(manifest.read_text())["pending"] == []
