@@ -1,0 +1,1 @@
+"""The runc-compatible command line: parse, call one operation, print. Nothing imports cli."""

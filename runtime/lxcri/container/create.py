@@ -1,0 +1,374 @@
+"""create: translate the bundle, start the monitor, return once the init waits for start.
+
+The processes, and why they are arranged so:
+
+  caller (conmon / containerd-shim: a subreaper)
+    `- lxcri create            exits when the init is ready
+         `- lxcri-monitor      liblxc's monitor; its pid goes to --pid-file
+              `- container init: lxcri-init, then the user's process
+
+* --pid-file names the monitor, not the init. Callers learn the exit status by
+  reaping that pid, and they can only reap their own (re-parented) descendants;
+  the init is the monitor's child (liblxc gives it a parent-death signal, so the
+  monitor must live as long as it). The monitor exits exactly as the init did
+  (same code, or the same signal), so the caller sees the container's status.
+* state.pid is the init as the host sees it, as with runc, so `nsenter -t PID`
+  and /proc/PID/ns/* reach the container.
+* After the init is up, the monitor joins the container's cgroup (all hierarchies
+  but the freezer, so pause does not stop it). containerd's shim derives the
+  container's cgroup from the pid-file process for metrics and OOM events, so it
+  finds the right one. Cost: the monitor counts as one task in pids.max.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shlex
+import signal
+import socket
+import struct
+import sys
+import time
+
+from lxcri import lxcconf, proc
+from lxcri.cgroups import Cgroup, host_version
+from lxcri.cgroups.fs import hierarchies
+from lxcri.container import hooks as oci_hooks
+from lxcri.container.rundir import Record, RunDir
+from lxcri.container.status import oci_state
+from lxcri.errors import LxcriError, SpecError, TranslateError
+from lxcri.libexec.protocol import Hook, InitSpec, encode
+from lxcri.lxcconf import base, cgroups, mounts, namespaces
+from lxcri.lxcconf import process as lxcprocess
+from lxcri.oci import capabilities
+from lxcri.oci.spec import Bundle, load_bundle
+from lxcri.settings import Settings
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class CreateOptions:
+    def __init__(self, bundle: str, pid_file: str = "", console_socket: str = "", preserve_fds: int = 0,
+                 no_pivot: bool = False, no_new_keyring: bool = False) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot  # liblxc always pivots; accepted for runc compatibility
+        self.no_new_keyring = no_new_keyring
+
+
+def _now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def _kind_of_host(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    import stat
+
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+
+
+def _kind_in_container(rootfs: str) -> mounts.KindOf:
+    """What a container path is, for masks: /proc and /sys are the kernel's, the rest the rootfs's."""
+
+    def kind(path: str) -> str | None:
+        if path == "/proc" or path.startswith(("/proc/", "/sys/")) or path == "/sys":
+            return _kind_of_host(path)
+        try:
+            st = os.lstat(os.path.join(rootfs, path.lstrip("/")))
+        except OSError:
+            return None
+        import stat
+
+        if stat.S_ISLNK(st.st_mode):
+            return None  # never follow a rootfs symlink from the host
+        return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+
+    return kind
+
+
+def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.Items:
+    cfg = bundle.config
+    kind_of = _kind_in_container(bundle.rootfs)
+    items: lxcconf.Items = []
+    items += base.base(cfg, ctx)
+    items += namespaces.namespaces(cfg, ctx)
+    items += cgroups.placement(ctx)
+    items += cgroups.devices(cfg, ctx)
+    items += lxcprocess.process(cfg)
+    items += mounts.mounts(cfg, ctx, _kind_of_host)
+    items += mounts.masked_and_readonly(cfg, kind_of)
+    items += base.init_mount(ctx)
+    items += base.hooks(cfg, ctx)
+    return items
+
+
+def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> InitSpec:
+    p = cfg["process"]
+    user = p.get("user") or {}
+    hooks = [Hook(path=h["path"], args=h.get("args") or [h["path"]], env=h.get("env") or [],
+                  timeout=h.get("timeout") or 0)
+             for h in (cfg.get("hooks") or {}).get("startContainer", [])]
+    return InitSpec(
+        args=p["args"], env=p.get("env") or [], terminal=bool(p.get("terminal")),
+        umask=user.get("umask"), preserve_fds=preserve_fds,
+        uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
+        caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=__import__("json").dumps(state),
+    )
+
+
+def _high_fd(fd: int, lowest: int) -> int:
+    """A copy of fd at lowest or above, so it cannot clash with --preserve-fds."""
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
+    os.close(fd)
+    return new
+
+
+def _send_console(path: str, master: int) -> None:
+    """Hand the pty master to the caller, as runc does: SCM_RIGHTS over a unix socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    s.settimeout(10)
+    try:
+        s.connect(path)
+        s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", master))])
+    except OSError as e:
+        raise LxcriError(f"console socket {path}: {e.strerror or e}") from None
+    finally:
+        s.close()
+
+
+def _recv_frame(sock: socket.socket) -> tuple[bytes, int]:
+    """One length-prefixed message from the helper, with the sender's pid (SO_PASSCRED)."""
+    pid = 0
+    head = b""
+    while len(head) < 4:
+        data, anc, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(12))
+        if not data:
+            raise EOFError
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", payload[:12])[0]
+        head += data
+    (n,) = struct.unpack("<I", head)
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            raise EOFError
+        body += chunk
+    return body, pid
+
+
+def liblxc_error(rd: RunDir) -> str:
+    """The first error liblxc logged: usually the cause; the rest is the cascade."""
+    try:
+        with open(rd.file("lxc.log"), errors="replace") as f:
+            lines = [ln.strip() for ln in f if " ERROR " in ln]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    first = lines[0]
+    # "lxc ID TIMESTAMP ERROR module - file:func:line - message"
+    return first.split(" - ", 2)[-1]
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def cgroup_dirs_for(path: str) -> dict[str, str]:
+    """Every hierarchy's directory for an absolute cgroup path (for cleanup when no pid is known)."""
+    out = {}
+    for h in hierarchies():
+        key = "unified" if h.version == 2 else ",".join(sorted(h.controllers))
+        out[key] = os.path.join(h.mountpoint, path.lstrip("/"))
+    return out
+
+
+class Creation:
+    """One create, with everything it made, so a failure can undo all of it."""
+
+    def __init__(self, settings: Settings, cid: str, opts: CreateOptions) -> None:
+        self.settings = settings
+        self.cid = cid
+        self.opts = opts
+        self.rd: RunDir | None = None
+        self.monitor: Any = None
+        self.cgroup_path = ""
+        self.fds: list[int] = []
+
+    def run(self) -> Record:
+        try:
+            return self._run()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            for fd in self.fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _run(self) -> Record:
+        s, opts = self.settings, self.opts
+        bundle = load_bundle(opts.bundle)
+        cfg = bundle.config
+        hook_spec = oci_hooks.check(cfg.get("hooks") or {})
+        if opts.preserve_fds < 0:
+            raise SpecError("--preserve-fds must not be negative")
+        for fd in range(3, 3 + opts.preserve_fds):
+            try:
+                os.fstat(fd)
+            except OSError:
+                raise SpecError(f"--preserve-fds {opts.preserve_fds}: fd {fd} is not open") from None
+        version = host_version()
+        self.cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
+        self.rd = rd = RunDir.make(s.root, self.cid)
+        rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
+                     oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
+                     creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
+                     annotations=bundle.annotations, hooks=hook_spec)
+        rd.save(rec)
+
+        lowest = 3 + opts.preserve_fds
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        child_fd = _high_fd(child.detach(), lowest)
+        self.fds.append(child_fd)
+        os.mkfifo(rd.file("exec.fifo"), 0o600)
+        # read-write: the helper's read blocks until start writes, even with no writer open
+        fifo_fd = _high_fd(os.open(rd.file("exec.fifo"), os.O_RDWR | os.O_CLOEXEC), lowest)
+        self.fds.append(fifo_fd)
+
+        ctx = lxcconf.Context(
+            container_id=self.cid, runtime_dir=rd.path, rootfs=bundle.rootfs,
+            init_path=s.helper("lxcri-init"),
+            hook_cmd=" ".join(shlex.quote(x) for x in (sys.executable, "-I", "-m", "lxcri.libexec.hook", s.root)),
+            sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
+            debug=s.debug,
+        )
+        items = translate(bundle, ctx, s.systemd_cgroup)
+        self._write_lxc_config(items)
+
+        stdio: tuple[int | None, int | None, int | None] = (None, None, None)
+        terminal = bool(bundle.process.get("terminal"))
+        if terminal and not opts.console_socket:
+            raise SpecError("process.terminal is true but no --console-socket was given")
+        if opts.console_socket:
+            master, slave = os.openpty()
+            self.fds += [master, slave]
+            size = bundle.process.get("consoleSize") or {}
+            if size:
+                fcntl.ioctl(master, __import__("termios").TIOCSWINSZ,
+                            struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
+            _send_console(opts.console_socket, master)
+            stdio = (slave, slave, slave)
+
+        import subprocess
+
+        pass_fds = (*range(3, lowest), child_fd, fifo_fd)
+        self.monitor = subprocess.Popen(
+            [s.helper("lxcri-monitor"), s.root, self.cid],
+            stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], pass_fds=pass_fds,
+            start_new_session=True, cwd="/", env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
+        for fd in (child_fd,):
+            os.close(fd)
+            self.fds.remove(fd)
+
+        parent.settimeout(s.create_timeout)
+        try:
+            msg, init_pid = _recv_frame(parent)
+            if msg != b"H" or init_pid <= 0:
+                raise LxcriError("container init did not identify itself")
+            rec.monitor_pid = self.monitor.pid
+            rec.monitor_start = proc.start_time(self.monitor.pid)
+            rec.init_pid = init_pid
+            rec.init_start = proc.start_time(init_pid)
+            state = oci_state(rec, "created")
+            parent.sendall(encode(init_spec(cfg, state, opts.preserve_fds)))
+            reply, _ = _recv_frame(parent)
+        except EOFError:
+            raise LxcriError(self._start_failure()) from None
+        except TimeoutError:
+            raise LxcriError(f"container did not start within {s.create_timeout:.0f}s") from None
+        finally:
+            parent.close()
+        if reply[:1] == b"E":
+            raise LxcriError(reply[1:].decode(errors="replace"))
+        if reply != b"R":
+            raise LxcriError(f"unexpected answer from the container init: {reply[:40]!r}")
+
+        cg = Cgroup.of_pid(init_pid)
+        rec.cgroup_dirs = cg.dirs
+        rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor.pid).dirs
+        cg.enter(self.monitor.pid, skip=("freezer",))
+        rd.save(rec)
+        if opts.pid_file:
+            _write_pid_file(opts.pid_file, self.monitor.pid)
+        return rec
+
+    def _write_lxc_config(self, items: lxcconf.Items) -> None:
+        assert self.rd is not None
+        import _lxc
+
+        c = _lxc.Container(self.cid, self.settings.root)
+        for key, value in items:
+            # the raw setter: the high-level one silently keeps the old value on a mismatch
+            if not c.set_config_item(key, value):
+                raise TranslateError(f"liblxc rejected the config item {key} = {value}")
+        if not c.save_config(self.rd.file("config")):
+            raise LxcriError(f"cannot write {self.rd.file('config')}")
+
+    def _start_failure(self) -> str:
+        assert self.rd is not None
+        if self.monitor is not None:
+            with contextlib.suppress(Exception):
+                self.monitor.wait(timeout=5)
+        try:
+            with open(self.rd.file("hook-error")) as f:
+                return f.read().strip()
+        except OSError:
+            pass
+        why = liblxc_error(self.rd)
+        return f"container failed to start: {why}" if why else "container failed to start (liblxc gave no reason)"
+
+    def abort(self) -> None:
+        """Undo a failed create: no process, cgroup, mount or runtime dir may stay."""
+        if self.monitor is not None and self.monitor.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.monitor.send_signal(signal.SIGKILL)  # the init follows (parent-death signal)
+            with contextlib.suppress(Exception):
+                self.monitor.wait(timeout=self.settings.kill_timeout)
+        if self.cgroup_path:
+            Cgroup(cgroup_dirs_for(self.cgroup_path)).remove(timeout=1)
+            Cgroup(cgroup_dirs_for(f"/lxcri.monitor/{self.cid}")).remove(timeout=1)
+        if self.rd is not None:
+            with contextlib.suppress(OSError):
+                self.rd.remove()
+            self.rd.close()
+
+
+def create(settings: Settings, cid: str, opts: CreateOptions) -> Record:
+    c = Creation(settings, cid, opts)
+    rec = c.run()
+    if c.rd is not None:
+        c.rd.close()
+    return rec

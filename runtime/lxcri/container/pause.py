@@ -1,0 +1,19 @@
+"""pause / resume: freeze or thaw the container's cgroup."""
+
+from __future__ import annotations
+
+from lxcri.cgroups import Cgroup
+from lxcri.container.rundir import RunDir
+from lxcri.container.status import status
+from lxcri.errors import StateError
+
+
+def set_paused(root: str, cid: str, paused: bool) -> None:
+    with RunDir.open(root, cid) as rd:
+        rec = rd.load()
+        st = status(rd, rec)
+        if paused and st != "running":
+            raise StateError(f"cannot pause container {cid}: it is {st}, not running")
+        if not paused and st != "paused":
+            raise StateError(f"cannot resume container {cid}: it is {st}, not paused")
+        Cgroup(rec.cgroup_dirs).freeze(paused)

@@ -1,0 +1,12 @@
+"""ps: the host pids of the container's processes (the monitor is lxcri's, not the container's)."""
+
+from __future__ import annotations
+
+from lxcri.cgroups import Cgroup
+from lxcri.container.rundir import RunDir
+
+
+def pids(root: str, cid: str) -> list[int]:
+    with RunDir.open(root, cid) as rd:
+        rec = rd.load()
+        return [p for p in Cgroup(rec.cgroup_dirs).pids() if p != rec.monitor_pid]

@@ -1,0 +1,140 @@
+"""ROOT/ID: the runtime dir of one container, its lock and its state record.
+
+Files in ROOT/ID:
+  state.json  what create learnt (pids with their start times, cgroup dirs, bundle),
+              written atomically; the status itself is always derived from facts
+  config      the liblxc config the monitor loads
+  exec.fifo   present from create until start: its presence means "created"
+  lxc.log     liblxc's own log, read back to explain a failed start
+Every command takes an exclusive flock on the directory so that concurrent calls
+(CRI-O's state while the shim deletes) never see half a state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+
+from lxcri.errors import NotFoundError, StateError, UsageError
+
+TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block below
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# runc's rule, tightened: no slash, no leading dot, so no ID can name a path outside ROOT
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-.")
+
+
+def valid_id(cid: str) -> bool:
+    return 0 < len(cid) <= 1024 and not cid.startswith(".") and set(cid) <= _ID_CHARS
+
+
+def check_id(cid: str) -> str:
+    if not valid_id(cid):
+        raise UsageError(f"invalid container ID {cid!r}: use letters, digits and _+-. (not starting with a dot)")
+    return cid
+
+
+class Record:
+    """What create recorded; never the status. (A plain class: dataclasses cost start-up time.)"""
+
+    def __init__(self, id: str, bundle: str, rootfs: str, created: str, oci_version: str,
+                 creator_pid: int = 0, creator_start: int = 0, monitor_pid: int = 0, monitor_start: int = 0,
+                 init_pid: int = 0, init_start: int = 0, cgroup_path: str = "",
+                 cgroup_dirs: dict[str, str] | None = None, monitor_cgroup_dirs: dict[str, str] | None = None,
+                 annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.oci_version = oci_version
+        self.creator_pid = creator_pid
+        self.creator_start = creator_start
+        self.monitor_pid = monitor_pid
+        self.monitor_start = monitor_start
+        self.init_pid = init_pid
+        self.init_start = init_start
+        self.cgroup_path = cgroup_path
+        self.cgroup_dirs = cgroup_dirs or {}
+        self.monitor_cgroup_dirs = monitor_cgroup_dirs or {}
+        self.annotations = annotations or {}
+        self.hooks = hooks or {}
+
+
+class RunDir:
+    """An open, locked runtime dir. Use as a context manager."""
+
+    def __init__(self, root: str, cid: str) -> None:
+        self.root = root
+        self.id = check_id(cid)
+        self.path = os.path.join(root, cid)
+        self.fd = -1
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def make(cls, root: str, cid: str) -> RunDir:
+        """Create the dir; fails if the container exists."""
+        rd = cls(root, cid)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(rd.path, 0o700)
+        except FileExistsError:
+            raise StateError(f"container {cid} already exists") from None
+        rd._lock()
+        return rd
+
+    @classmethod
+    def open(cls, root: str, cid: str) -> RunDir:
+        rd = cls(root, cid)
+        try:
+            rd._lock()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(f"container {cid} does not exist") from None
+        # the container may have been deleted while we waited for the lock
+        if not os.path.exists(os.path.join(rd.path, "state.json")):
+            rd.close()
+            raise NotFoundError(f"container {cid} does not exist")
+        return rd
+
+    def _lock(self) -> None:
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- files ---------------------------------------------------------------
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def write_atomic(self, name: str, data: bytes, mode: int = 0o600) -> None:
+        tmp = self.file(f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.file(name))
+
+    def save(self, rec: Record) -> None:
+        self.write_atomic("state.json", json.dumps(vars(rec)).encode())
+
+    def load(self) -> Record:
+        with open(self.file("state.json")) as f:
+            return Record(**json.load(f))
+
+    def remove(self) -> None:
+        """Remove the dir and everything in it (all files lxcri wrote; no mounts live here)."""
+        for name in os.listdir(self.path):
+            os.unlink(os.path.join(self.path, name))
+        os.rmdir(self.path)

@@ -1,0 +1,62 @@
+"""What lxcri create tells the init helper (libexec/src/init.c) over the sync socket.
+
+Little-endian u32 fields and length-prefixed strings, so the C side needs no parser;
+the exact argv and env survive any bytes but NUL. See read_spec() in init.c.
+"""
+
+from __future__ import annotations
+
+import struct
+
+MAGIC = 0x3153584C  # "LXS1"
+FLAG_TERMINAL = 1
+FLAG_CAPS = 2
+NO_UMASK = 0xFFFFFFFF
+
+
+class Hook:
+    def __init__(self, path: str, args: list[str], env: list[str], timeout: int = 0) -> None:
+        self.path, self.args, self.env, self.timeout = path, args, env, timeout
+
+
+class InitSpec:
+    def __init__(self, args: list[str], env: list[str], terminal: bool = False, umask: int | None = None,
+                 preserve_fds: int = 0, uid: int = 0, gid: int = 0, gids: list[int] | None = None,
+                 caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}") -> None:
+        self.args = args
+        self.env = env
+        self.terminal = terminal
+        self.umask = umask
+        self.preserve_fds = preserve_fds
+        self.uid = uid
+        self.gid = gid
+        self.gids = gids or []
+        self.caps = caps  # bounding, effective, inheritable, permitted, ambient; None: leave as they are
+        self.hooks = hooks or []
+        self.state = state
+
+
+def _s(v: str) -> bytes:
+    b = v.encode("utf-8", "surrogateescape")
+    return struct.pack("<I", len(b)) + b
+
+
+def _v(vs: list[str]) -> bytes:
+    return struct.pack("<I", len(vs)) + b"".join(_s(x) for x in vs)
+
+
+def encode(spec: InitSpec) -> bytes:
+    flags = (FLAG_TERMINAL if spec.terminal else 0) | (FLAG_CAPS if spec.caps is not None else 0)
+    out = [struct.pack("<IIIIIII", MAGIC, flags, NO_UMASK if spec.umask is None else spec.umask,
+                       spec.preserve_fds, spec.uid, spec.gid, len(spec.gids))]
+    out.append(b"".join(struct.pack("<I", g) for g in spec.gids))
+    for m in spec.caps or [0, 0, 0, 0, 0]:
+        out.append(struct.pack("<II", m & 0xFFFFFFFF, m >> 32))
+    out.append(_v(spec.args))
+    out.append(_v(spec.env))
+    out.append(struct.pack("<I", len(spec.hooks)))
+    for h in spec.hooks:
+        out.append(struct.pack("<I", h.timeout) + _s(h.path) + _v(h.args) + _v(h.env))
+    out.append(_s(spec.state))
+    body = b"".join(out)
+    return struct.pack("<I", len(body)) + body

@@ -1,0 +1,94 @@
+/*
+ * lxcri-monitor ROOT ID
+ *
+ * One per container: runs liblxc's start in the foreground, so this process is
+ * liblxc's monitor (the container init is its child and carries a parent-death
+ * signal). lxcri create forks it and exits, so it is reparented to the caller's
+ * subreaper (conmon, containerd-shim): its pid is what create writes to
+ * --pid-file, and callers learn the container's exit by reaping it. Hence the
+ * one contract of this program: exit exactly as the container init did, with
+ * the same code, or killed by the same signal.
+ *
+ * Written in C and linked to the shared liblxc to keep the per-container
+ * memory cost small; all policy lives in the Python runtime, which writes the
+ * liblxc config this program loads from ROOT/ID/config.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+
+/*
+ * liblxc 5 reports the init's end in error_num as a wait status for an exit
+ * (code << 8), but a death by signal as (sig << 8) | 0x7f, the shape of a
+ * "stopped" status (measured: SIGKILL -> 2431, SIGTERM -> 3967). Accept both
+ * that and a true WIFSIGNALED status.
+ */
+static int death_signal(int status)
+{
+	if ((status & 0xff) == 0x7f)
+		return (status >> 8) & 0xff;
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	return 0;
+}
+
+static void exit_like(int status)
+{
+	int sig = death_signal(status);
+
+	if (sig > 0) {
+		struct rlimit nocore = {0, 0};
+		sigset_t set;
+
+		/* No core file of the monitor for a container that dumped core. */
+		setrlimit(RLIMIT_CORE, &nocore);
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		kill(getpid(), sig);
+		/* only reached for signals whose default action is not fatal */
+		_exit(128 + sig);
+	}
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	_exit(255);
+}
+
+int main(int argc, char *argv[])
+{
+	struct lxc_container *c;
+	bool started;
+	int status;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: lxcri-monitor ROOT ID\n");
+		return 2;
+	}
+	c = lxc_container_new(argv[2], argv[1]);
+	if (!c) {
+		fprintf(stderr, "lxcri-monitor: cannot load container %s in %s\n", argv[2], argv[1]);
+		return 1;
+	}
+	/* Keep the fds lxcri create handed down (sync socket, exec fifo, --preserve-fds):
+	 * liblxc passes them to the init, whose helper closes what the process must not see. */
+	c->want_close_all_fds(c, false);
+	c->want_daemonize(c, false);
+	started = c->start(c, 0, NULL);
+	status = c->error_num;
+	if (!started) {
+		/* liblxc failed before or while starting the init; the reason is in lxc.log */
+		lxc_container_put(c);
+		_exit(status > 0 && WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+	}
+	lxc_container_put(c);
+	exit_like(status);
+	return 255;
+}

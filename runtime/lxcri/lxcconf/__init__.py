@@ -1,0 +1,41 @@
+"""Pure translation: one OCI config section -> liblxc config items. No I/O here.
+
+Each module takes the parsed config.json (and a small context of host facts the
+caller gathered) and returns `(key, value)` pairs in the order liblxc must see
+them. Keeping this free of side effects keeps it testable without root.
+"""
+
+from __future__ import annotations
+
+Items = list[tuple[str, str]]
+
+
+class Context:
+    """Host facts and runtime choices the translation needs (plain class: no dataclass import cost)."""
+
+    def __init__(self, container_id: str, runtime_dir: str, rootfs: str, init_path: str, hook_cmd: str,
+                 sync_fd: int, fifo_fd: int, cgroup_path: str, cgroup_version: int, debug: bool = False) -> None:
+        self.container_id = container_id
+        self.runtime_dir = runtime_dir
+        self.rootfs = rootfs
+        self.init_path = init_path  # the static helper on the host
+        self.hook_cmd = hook_cmd  # command line liblxc runs for lxcri's hook points
+        self.sync_fd = sync_fd
+        self.fifo_fd = fifo_fd
+        self.cgroup_path = cgroup_path  # absolute, e.g. /lxcri/ID
+        self.cgroup_version = cgroup_version  # 1 (v1 or hybrid) or 2
+        self.debug = debug
+
+
+INIT_IN_CONTAINER = "/dev/.lxcri-init"
+
+
+def escape_fstab(path: str) -> str:
+    """fstab-style escaping for lxc.mount.entry fields (liblxc decodes \\040 and friends)."""
+    out = []
+    for ch in path:
+        if ch in " \t\n\\" or ord(ch) < 32:
+            out.append(f"\\{ord(ch):03o}")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,58 @@
+"""The items every lxcri container has: rootfs, init helper, console, logging, hooks."""
+
+from __future__ import annotations
+
+from lxcri.lxcconf import INIT_IN_CONTAINER, Context, Items, escape_fstab
+from lxcri.lxcconf.mounts import ROOTFS_MOUNT
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def base(config: dict[str, Any], ctx: Context) -> Items:
+    root = config.get("root", {})
+    items: Items = [
+        ("lxc.rootfs.path", f"dir:{ctx.rootfs}"),
+        # pinned, because readonlyPaths bind from it while liblxc sets the rootfs up
+        ("lxc.rootfs.mount", ROOTFS_MOUNT),
+        # OCI requires /dev with the default devices; liblxc's autodev provides them
+        ("lxc.autodev", "1"),
+        # stdio is the caller's (or the console socket's pty): no liblxc console or ttys
+        ("lxc.console.path", "none"),
+        ("lxc.tty.max", "0"),
+        ("lxc.pty.max", "0"),
+        ("lxc.log.file", f"{ctx.runtime_dir}/lxc.log"),
+        ("lxc.log.level", "DEBUG" if ctx.debug else "ERROR"),
+        # argv goes through the helper (lxc.init.cmd is split on spaces, unquoted)
+        ("lxc.init.cmd", f"{INIT_IN_CONTAINER} {ctx.sync_fd} {ctx.fifo_fd}"),
+    ]
+    if root.get("readonly"):
+        items.append(("lxc.rootfs.options", "ro"))
+    return items
+
+
+def init_mount(ctx: Context) -> Items:
+    """The helper, bind-mounted read-only onto the /dev tmpfs: the rootfs stays untouched.
+
+    It must come after every mount of the config (which may mount a fresh /dev).
+    """
+    return [("lxc.mount.entry",
+             f"{escape_fstab(ctx.init_path)} {INIT_IN_CONTAINER.lstrip('/')} none bind,ro,create=file 0 0")]
+
+
+def hooks(config: dict[str, Any], ctx: Context) -> Items:
+    """Route the OCI hook points that need liblxc's timing to lxcri's hook runner.
+
+    prestart/createRuntime run on the host once the namespaces exist (start-host);
+    createContainer runs in the container's mount namespace before pivot_root (mount).
+    startContainer is run by the init helper, poststart by start, poststop by delete.
+    """
+    h = config.get("hooks") or {}
+    items: Items = []
+    if h.get("prestart") or h.get("createRuntime"):
+        items.append(("lxc.hook.start-host", ctx.hook_cmd))
+    if h.get("createContainer"):
+        items.append(("lxc.hook.mount", ctx.hook_cmd))
+    return items

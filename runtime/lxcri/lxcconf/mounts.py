@@ -1,0 +1,109 @@
+"""mounts, maskedPaths and readonlyPaths -> lxc.mount.entry / lxc.mount.auto.
+
+Destinations are relative to the rootfs; liblxc resolves them without leaving
+it (it refuses symlinks that point outside), and lxcri refuses `..` outright.
+The kind of a path (file or directory) decides how a bind or a mask is made; the
+caller supplies `kind_of`, which looks at the host source or inside the rootfs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+
+from lxcri.errors import TranslateError
+from lxcri.lxcconf import Context, Items, escape_fstab
+from lxcri.oci.spec import check_text
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+KindOf = Callable[[str], str | None]  # path -> "dir" | "file" | None (missing)
+
+# OCI options that are not mount(2) flags liblxc understands, or are handled here
+_DROP = {"rbind", "bind", "tmpcopyup", "idmap", "ridmap", "copy-symlink", "src-nofollow", "dest-nofollow"}
+# where liblxc mounts the rootfs while it sets the container up
+ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc/rootfs"
+
+
+def container_path(dest: object, field: str) -> str:
+    """A destination inside the rootfs, normalised, relative, never above it."""
+    d = check_text(dest, field)
+    if not d.startswith("/"):
+        d = "/" + d  # runc accepts relative destinations as relative to /
+    norm = posixpath.normpath(d)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    if ".." in norm.split("/"):
+        raise TranslateError(f"config.json: {field} {dest!r} leaves the rootfs")
+    return norm
+
+
+def _entry(source: str, dest: str, fstype: str, options: list[str]) -> tuple[str, str]:
+    opts = ",".join(options) if options else "defaults"
+    return ("lxc.mount.entry",
+            f"{escape_fstab(source)} {escape_fstab(dest.lstrip('/'))} {fstype} {opts} 0 0")
+
+
+def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
+    items: Items = []
+    for i, m in enumerate(config.get("mounts") or []):
+        field = f"mounts[{i}]"
+        if not isinstance(m, dict):
+            raise TranslateError(f"config.json: {field} must be an object")
+        dest = container_path(m.get("destination"), f"{field}.destination")
+        fstype = m.get("type") or "none"
+        check_text(fstype, f"{field}.type")
+        source = m.get("source") or fstype
+        check_text(source, f"{field}.source")
+        options = m.get("options") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise TranslateError(f"config.json: {field}.options must be a list of strings")
+        for o in options:
+            check_text(o, f"{field}.options")
+        if fstype == "devpts" and dest == "/dev/pts":
+            # liblxc mounts a fresh devpts there itself (lxc.pty.max) and binds /dev/ptmx to it;
+            # it unmounts anything else at /dev/pts first
+            items.append(("lxc.pty.max", "1024"))
+            continue
+        if fstype == "cgroup" or fstype == "cgroup2":
+            mode = "ro" if "ro" in options else "rw"
+            # liblxc mounts the container's own view of every hierarchy
+            items.append(("lxc.mount.auto", f"cgroup:{mode}:force"))
+            continue
+        is_bind = fstype == "bind" or "bind" in options or "rbind" in options
+        kept = [o for o in options if o not in _DROP and "," not in o]
+        if is_bind:
+            if not source.startswith("/"):
+                raise TranslateError(f"config.json: {field}.source of a bind mount must be absolute")
+            kind = kind_of(source)
+            if kind is None:
+                raise TranslateError(f"config.json: {field}: bind source {source} does not exist")
+            flag = "rbind" if "rbind" in options else "bind"
+            create = "create=dir" if kind == "dir" else "create=file"
+            items.append(_entry(source, dest, "none", [flag, *kept, create]))
+        else:
+            items.append(_entry(source, dest, fstype, [*kept, "create=dir"]))
+    return items
+
+
+def masked_and_readonly(config: dict[str, Any], kind_of: KindOf) -> Items:
+    """maskedPaths hide a path (a file under /dev/null, a dir under an empty read-only tmpfs);
+    readonlyPaths bind a path onto itself read-only. Both skip paths the container lacks."""
+    linux = config.get("linux") or {}
+    items: Items = []
+    for i, p in enumerate(linux.get("maskedPaths") or []):
+        dest = container_path(p, f"linux.maskedPaths[{i}]")
+        kind = kind_of(dest)
+        if kind == "dir":
+            items.append(_entry("tmpfs", dest, "tmpfs", ["ro", "nosuid", "nodev", "noexec", "size=0", "optional"]))
+        elif kind == "file":
+            items.append(_entry("/dev/null", dest, "none", ["bind", "optional"]))
+    for i, p in enumerate(linux.get("readonlyPaths") or []):
+        dest = container_path(p, f"linux.readonlyPaths[{i}]")
+        if kind_of(dest) is None:
+            continue
+        items.append(_entry(ROOTFS_MOUNT + dest, dest, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]))
+    return items

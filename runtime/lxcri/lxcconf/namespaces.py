@@ -1,0 +1,73 @@
+"""linux.namespaces -> lxc.namespace.clone / lxc.namespace.share.*.
+
+A namespace with a path is joined (liblxc opens the path in the monitor); one
+without is created; one not listed is shared with the host. The mount namespace
+is always created: liblxc sets the rootfs up inside one.
+"""
+
+from __future__ import annotations
+
+from lxcri.errors import TranslateError
+from lxcri.lxcconf import Context, Items
+from lxcri.oci.spec import check_text
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# OCI name -> liblxc name
+NAMES = {
+    "mount": "mnt",
+    "pid": "pid",
+    "uts": "uts",
+    "ipc": "ipc",
+    "network": "net",
+    "cgroup": "cgroup",
+    "user": "user",
+    "time": "time",
+}
+
+
+def namespaces(config: dict[str, Any], ctx: Context) -> Items:
+    linux = config.get("linux") or {}
+    spec = linux.get("namespaces") or []
+    if not isinstance(spec, list):
+        raise TranslateError("config.json: linux.namespaces must be a list")
+    clone: list[str] = []
+    share: Items = []
+    seen: set[str] = set()
+    for i, ns in enumerate(spec):
+        if not isinstance(ns, dict) or not isinstance(ns.get("type"), str):
+            raise TranslateError(f"config.json: linux.namespaces[{i}] needs a type")
+        kind = ns["type"]
+        if kind not in NAMES:
+            raise TranslateError(f"config.json: unknown namespace type {kind!r}")
+        if kind in seen:
+            raise TranslateError(f"config.json: namespace {kind!r} listed twice")
+        seen.add(kind)
+        name = NAMES[kind]
+        path = ns.get("path")
+        if path:
+            path = check_text(path, f"linux.namespaces[{i}].path")
+            if kind == "mount":
+                raise TranslateError("joining an existing mount namespace is not supported by lxcri")
+            share.append((f"lxc.namespace.share.{name}", path))
+        else:
+            clone.append(name)
+    if "mnt" not in clone:
+        clone.insert(0, "mnt")
+    items: Items = [("lxc.namespace.clone", " ".join(clone))]
+    items.extend(share)
+    if "net" in clone:
+        # a new network namespace with only a loopback device, as runc gives
+        items.append(("lxc.net.0.type", "empty"))
+    elif "network" not in seen:
+        # no network namespace requested: the container shares the host's
+        items.append(("lxc.net.0.type", "none"))
+    hostname = config.get("hostname")
+    if hostname:
+        if "uts" not in clone:
+            raise TranslateError("config.json: hostname is set but the container has no new uts namespace")
+        items.append(("lxc.uts.name", hostname))
+    return items

@@ -1,0 +1,131 @@
+"""Load a bundle's config.json and check the parts lxcri relies on.
+
+The bundle comes from the caller and lxcri runs as root, so the checks are about
+what could hurt: types that would crash the translation, values that would
+inject liblxc config lines (newlines, NULs), a rootfs that is not a directory.
+Each failure names the field, in the user's terms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from lxcri.errors import SpecError
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+MAX_CONFIG = 16 << 20
+
+
+class Bundle:
+    def __init__(self, path: str, config: dict[str, Any], rootfs: str) -> None:
+        self.path = path  # absolute
+        self.config = config
+        self.rootfs = rootfs  # absolute, symlinks resolved
+
+    @property
+    def process(self) -> dict[str, Any]:
+        p = self.config.get("process")
+        return p if isinstance(p, dict) else {}
+
+    @property
+    def linux(self) -> dict[str, Any]:
+        lx = self.config.get("linux")
+        return lx if isinstance(lx, dict) else {}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        a = self.config.get("annotations")
+        return dict(a) if isinstance(a, dict) else {}
+
+    @property
+    def hooks(self) -> dict[str, list[dict[str, Any]]]:
+        h = self.config.get("hooks")
+        return h if isinstance(h, dict) else {}
+
+
+def _expect(cond: bool, msg: str) -> None:
+    if not cond:
+        raise SpecError(msg)
+
+
+def check_text(value: object, field: str) -> str:
+    """A string that may go into liblxc config: no newline, no NUL."""
+    _expect(isinstance(value, str), f"config.json: {field} must be a string")
+    assert isinstance(value, str)
+    _expect("\n" not in value and "\r" not in value and "\0" not in value,
+            f"config.json: {field} must not contain newlines or NUL bytes")
+    return value
+
+
+def _strings(value: object, field: str) -> list[str]:
+    _expect(isinstance(value, list) and all(isinstance(v, str) for v in value),
+            f"config.json: {field} must be a list of strings")
+    assert isinstance(value, list)
+    _expect(all("\0" not in v for v in value), f"config.json: {field} must not contain NUL bytes")
+    return value
+
+
+def check_process(process: Any, where: str = "process") -> None:
+    _expect(isinstance(process, dict), f"config.json: {where} must be an object")
+    args = process.get("args")
+    _expect(args is not None, f"{where}.args is missing: nothing to run")
+    _strings(args, f"{where}.args")
+    _expect(len(args) > 0 and args[0] != "", f"{where}.args is empty: nothing to run")
+    _strings(process.get("env", []), f"{where}.env")
+    cwd = process.get("cwd", "/")
+    check_text(cwd, f"{where}.cwd")
+    _expect(cwd.startswith("/"), f"{where}.cwd must be an absolute path, got {cwd!r}")
+    user = process.get("user", {})
+    _expect(isinstance(user, dict), f"{where}.user must be an object")
+    for k in ("uid", "gid", "umask"):
+        if k in user:
+            _expect(isinstance(user[k], int) and not isinstance(user[k], bool) and user[k] >= 0,
+                    f"{where}.user.{k} must be a non-negative integer")
+    gids = user.get("additionalGids", [])
+    _expect(isinstance(gids, list) and all(isinstance(g, int) and g >= 0 for g in gids),
+            f"{where}.user.additionalGids must be a list of non-negative integers")
+    _expect(isinstance(process.get("terminal", False), bool), f"{where}.terminal must be a boolean")
+
+
+def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
+    path = os.path.abspath(bundle_dir)
+    _expect(os.path.isdir(path), f"bundle {path}: not a directory")
+    cfg_path = os.path.join(path, "config.json")
+    try:
+        fd = os.open(cfg_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise SpecError(f"bundle {path}: no config.json") from None
+    except OSError as e:
+        raise SpecError(f"bundle {path}: cannot open config.json: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(MAX_CONFIG + 1)
+    _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
+    try:
+        config = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
+    _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
+    _expect(isinstance(config.get("ociVersion"), str), "config.json: ociVersion is missing")
+    root = config.get("root")
+    _expect(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"] != "",
+            "config.json: root.path is missing")
+    rootfs = os.path.join(path, check_text(root["path"], "root.path"))
+    _expect(os.path.isdir(rootfs), f"rootfs {rootfs}: no such directory")
+    if need_process or "process" in config:
+        _expect("process" in config, "config.json: process is missing: nothing to run")
+        check_process(config["process"])
+    hostname = config.get("hostname")
+    if hostname is not None:
+        check_text(hostname, "hostname")
+    for key in ("mounts",):
+        _expect(isinstance(config.get(key, []), list), f"config.json: {key} must be a list")
+    linux = config.get("linux", {})
+    _expect(isinstance(linux, dict), "config.json: linux must be an object")
+    _expect(isinstance(config.get("annotations", {}), dict), "config.json: annotations must be an object")
+    _expect(isinstance(config.get("hooks", {}), dict), "config.json: hooks must be an object")
+    return Bundle(path=path, config=config, rootfs=os.path.realpath(rootfs))
