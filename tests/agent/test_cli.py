@@ -91,9 +91,7 @@ def test_settings_from_the_charts_environment(make_host: HostFactory, runtime_tr
     assert not (root / "opt/lxcri-custom").exists() and not (root / "var/lib/lxcri-custom").exists()
 
 
-def test_sigkill_during_restart_is_finished_by_the_next_run(
-    make_host: HostFactory, runtime_tree: Tree
-) -> None:
+def test_sigkill_during_restart_is_finished_by_the_next_run(make_host: HostFactory, runtime_tree: Tree) -> None:
     """The process dies after writing the config but before containerd restarted: the restart is
     owed in the manifest, and the next run (with nothing else to change) still does it."""
     import signal

@@ -87,9 +87,7 @@ def test_containerd_accepts_the_edit(case: str, tmp_path: Path) -> None:
     src = (GOLDEN / "containerd" / f"{case}.toml").read_text()
     cfg = tmp_path / "config.toml"
     cfg.write_text(containerd.edit_text(src, S).replace("/etc/containerd/conf.d", str(tmp_path / "conf.d")))
-    r = subprocess.run(
-        [containerd_bin() or "", "--config", str(cfg), "config", "dump"], capture_output=True, text=True
-    )
+    r = subprocess.run([containerd_bin() or "", "--config", str(cfg), "config", "dump"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     dumped = tomllib.loads(r.stdout)
     version = containerd.config_version(tomllib.loads(src))
@@ -100,9 +98,7 @@ def test_containerd_accepts_the_edit(case: str, tmp_path: Path) -> None:
     assert entry["options"]["BinaryName"] == "/opt/lxcri/bin/lxcri"
 
 
-@pytest.mark.parametrize(
-    "text", ["version = 2\n[plugins\n", 'version = "two"\n', "version = 9\n", "a = 1\na = 2\n"]
-)
+@pytest.mark.parametrize("text", ["version = 2\n[plugins\n", 'version = "two"\n', "version = 9\n", "a = 1\na = 2\n"])
 def test_bad_config_is_refused(text: str) -> None:
     with pytest.raises(AgentError, match="config"):
         containerd.edit_text(text, S)
@@ -117,15 +113,10 @@ def test_dropin_text_is_valid_for_each_version() -> None:
 
 def test_import_dir_matches_globs() -> None:
     doc = {"imports": ["/etc/containerd/conf.d/*.toml", "other.toml"]}
-    assert (
-        containerd.import_dir(doc, "/etc/containerd/config.toml", "50-lxcri.toml") == "/etc/containerd/conf.d"
-    )
+    assert containerd.import_dir(doc, "/etc/containerd/config.toml", "50-lxcri.toml") == "/etc/containerd/conf.d"
     assert (
         containerd.import_dir({"imports": ["conf.d/*.toml"]}, "/etc/containerd/config.toml", "50-lxcri.toml")
         == "/etc/containerd/conf.d"
     )
-    assert (
-        containerd.import_dir({"imports": ["/x/*.conf"]}, "/etc/containerd/config.toml", "50-lxcri.toml")
-        is None
-    )
+    assert containerd.import_dir({"imports": ["/x/*.conf"]}, "/etc/containerd/config.toml", "50-lxcri.toml") is None
     assert containerd.import_dir({}, "/etc/containerd/config.toml", "50-lxcri.toml") is None

@@ -68,9 +68,7 @@ class Containerd:
         deadline = time.monotonic() + 30
         while self.ctr("version").returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "containerd did not come up: " + (base / "containerd.log").read_text()[-2000:]
-                )
+                raise AssertionError("containerd did not come up: " + (base / "containerd.log").read_text()[-2000:])
             time.sleep(0.2)
 
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,18 +93,14 @@ class Containerd:
 def installed(make_host: HostFactory, runtime_tree: Tree) -> Path:
     root = make_host(containerd=ADMIN_CONFIG)
     host = HostRoot(root)
-    out = plan.install(
-        host, Settings(), runtime_tree.path, Recorder(), containerd.Validator(host, containerd_bin())
-    )
+    out = plan.install(host, Settings(), runtime_tree.path, Recorder(), containerd.Validator(host, containerd_bin()))
     assert out.exit_code == 0
     return root
 
 
 @pytest.fixture
 def daemon(installed: Path, tmp_path: Path) -> Iterator[Containerd]:
-    base = (
-        Path(os.environ.get("LXCRI_TEST_CTD_DIR", "/tmp")) / f"lxcri-ctd-{os.getpid()}-{tmp_path.name[-8:]}"
-    )
+    base = Path(os.environ.get("LXCRI_TEST_CTD_DIR", "/tmp")) / f"lxcri-ctd-{os.getpid()}-{tmp_path.name[-8:]}"
     base.mkdir(parents=True)
     d = Containerd(installed / "etc/containerd/config.toml", base)
     try:
@@ -134,9 +128,7 @@ def test_config_dump_shows_lxcri(installed: Path) -> None:
 def test_containerd_starts_on_the_edited_config(daemon: Containerd) -> None:
     plugins = daemon.ctr("plugins", "ls")
     assert plugins.returncode == 0
-    cri = [
-        line for line in plugins.stdout.splitlines() if "io.containerd.grpc.v1" in line and " cri " in line
-    ]
+    cri = [line for line in plugins.stdout.splitlines() if "io.containerd.grpc.v1" in line and " cri " in line]
     assert cri and cri[0].split()[-1] == "ok", plugins.stdout
 
 

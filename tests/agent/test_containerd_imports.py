@@ -78,9 +78,7 @@ def _host_with_containerd(root: Path) -> None:
         shutil.copy2(src, dst)
 
 
-@pytest.mark.skipif(
-    containerd_bin() is None or os.geteuid() != 0, reason="needs containerd and root (chroot)"
-)
+@pytest.mark.skipif(containerd_bin() is None or os.geteuid() != 0, reason="needs containerd and root (chroot)")
 def test_containerd_16_imports_fall_back_to_edit(make_host: HostFactory, runtime_tree: Tree) -> None:
     root = make_host(containerd=MAIN)
     (root / "etc/containerd/conf.d").mkdir()

@@ -96,9 +96,7 @@ def test_install_twice_is_a_noop(make_host: HostFactory, runtime_tree: Tree, rec
     assert snapshot(root) == after_first
 
 
-def test_no_containerd_config_gets_our_own_file(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_no_containerd_config_gets_our_own_file(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host()
     (root / "etc/containerd").mkdir(parents=True)
     before = snapshot(root)
@@ -132,9 +130,7 @@ def test_upgrade_removes_what_the_old_version_owned(
     assert snapshot(root) == before
 
 
-def test_admin_change_after_install_is_kept(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_admin_change_after_install_is_kept(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text())
     install(root, runtime_tree, recorder)
     cfg = root / "etc/containerd/config.toml"
@@ -300,9 +296,7 @@ def test_uninstall_without_install_is_quiet(make_host: HostFactory, recorder: Re
     assert snapshot(root) == before and recorder.calls == []
 
 
-def test_manifest_lists_everything_we_own(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_manifest_lists_everything_we_own(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text(), crio=True)
     install(root, runtime_tree, recorder)
     m = json.loads((root / "var/lib/lxcri-agent/manifest.json").read_text())
@@ -311,9 +305,7 @@ def test_manifest_lists_everything_we_own(
     assert m["owned"]["/opt/lxcri/bin/lxcri"]["kind"] == "symlink"
 
 
-def test_old_tree_stays_while_containers_use_it(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_old_tree_stays_while_containers_use_it(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(crio=True)
     install(root, runtime_tree, recorder)
     old_tree = root / "opt/lxcri/lib/0000old"
@@ -332,9 +324,7 @@ def test_old_tree_stays_while_containers_use_it(
     assert not old_tree.exists(), "retired once no container uses it"
 
 
-def test_symlinked_config_stays_a_symlink(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_symlinked_config_stays_a_symlink(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     text = (GOLDEN / "containerd/v2-admin-comments.toml").read_text()
     root = make_host()
     (root / "etc/containerd").mkdir(parents=True)

@@ -49,9 +49,7 @@ def test_required_node_affinity(op: str, values: list[str], expected: bool) -> N
     aff = {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": "pool", "operator": op, "values": values}]}
-                ]
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": op, "values": values}]}]
             }
         }
     }
@@ -165,6 +163,4 @@ def test_daemonset_gone(cluster: Cluster) -> None:
 
 def test_node_gone(cluster: Cluster) -> None:
     cluster.add(daemonset("lxcri-agent"))
-    assert not still_selected(
-        cluster.reader(), cluster.ns, "lxcri-agent", "no-such-node-" + uuid.uuid4().hex[:6]
-    )
+    assert not still_selected(cluster.reader(), cluster.ns, "lxcri-agent", "no-such-node-" + uuid.uuid4().hex[:6])

@@ -92,15 +92,11 @@ class Agent:
 def cluster_with(selecting: bool) -> FakeCluster:
     c = FakeCluster()
     c.nodes["node-1"] = node("node-1", {"lxcri": "yes"})
-    c.daemonsets[("kube-system", "lxcri-agent")] = daemonset(
-        "lxcri-agent", {"lxcri": "yes" if selecting else "x"}
-    )
+    c.daemonsets[("kube-system", "lxcri-agent")] = daemonset("lxcri-agent", {"lxcri": "yes" if selecting else "x"})
     return c
 
 
-def test_probes_and_uninstall_when_leaving(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_probes_and_uninstall_when_leaving(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(containerd=(GOLDEN / "containerd/v2-admin-comments.toml").read_text(), crio=True)
     before = snapshot(root)
     cluster = cluster_with(selecting=False)
@@ -116,9 +112,7 @@ def test_probes_and_uninstall_when_leaving(
     assert agent.events == [("withdraw", restarts_before_leaving)]
 
 
-def test_rolling_update_leaves_lxcri_installed(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_rolling_update_leaves_lxcri_installed(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(crio=True)
     agent = Agent(root, runtime_tree, cluster_with(selecting=True), recorder)
     wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
@@ -151,9 +145,7 @@ def test_not_ready_while_restart_is_owed(make_host: HostFactory, runtime_tree: T
     agent.sigterm()
 
 
-def test_install_error_is_reported_unready(
-    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
-) -> None:
+def test_install_error_is_reported_unready(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
     root = make_host(containerd="version = 2\n[broken\n")
     agent = Agent(root, runtime_tree, cluster_with(selecting=True), recorder)
     wait_for(lambda: "not valid TOML" in str(probe(agent.health, "/readyz")[1]["detail"]))

@@ -67,11 +67,7 @@ class FakeSystemd:
                 if member in ("RestartUnit", "ReloadUnit"):
                     unit, mode = msg.body
                     if unit not in self.states:
-                        conn.send(
-                            new_error(
-                                msg, "org.freedesktop.systemd1.NoSuchUnit", "s", (f"{unit} not loaded",)
-                            )
-                        )
+                        conn.send(new_error(msg, "org.freedesktop.systemd1.NoSuchUnit", "s", (f"{unit} not loaded",)))
                         continue
                     self.calls.append((member, unit, mode))
                     job_polls["left"] = 3  # the job runs for a few polls, then its object is gone

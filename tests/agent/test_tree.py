@@ -93,8 +93,7 @@ def test_startup_latency_tree_vs_venv(runtime_tree: Tree, tmp_path: Path) -> Non
 
     venv_lxcri = Path(os.environ.get("LXCRI_TEST_VENV_LXCRI", Path(sys.executable).parent / "lxcri"))
     venv_ok = (
-        venv_lxcri.exists()
-        and subprocess.run([str(venv_lxcri), "--version"], capture_output=True).returncode == 0
+        venv_lxcri.exists() and subprocess.run([str(venv_lxcri), "--version"], capture_output=True).returncode == 0
     )
     exe = str(runtime_tree.path / tree.EXE)
     if runtime_tree.stub or not venv_ok:
