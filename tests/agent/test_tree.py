@@ -74,6 +74,18 @@ def test_installed_tree_runs_on_a_bare_root(tmp_path: Path, runtime_tree: Tree) 
         r = in_bare(root, "/opt/lxcri/bin/lxcri", *args)
         assert r.returncode == 0, r.stderr
     assert "lxcri" in in_bare(root, "/opt/lxcri/bin/lxcri", "--version").stdout
+    # the C helpers the runtime starts (the monitor links liblxc) resolve from the bundle too
+    lib = Path("/opt/lxcri/lib") / tree.read_id(runtime_tree.path)
+    helpers = sorted((root / lib.relative_to("/") / "_internal/lxcri/libexec/bin").glob("*"))
+    assert helpers or runtime_tree.stub
+    for h in helpers:
+        here = subprocess.run(["ldd", str(h)], capture_output=True, text=True)
+        if here.returncode != 0 or "statically linked" in here.stdout:
+            continue  # the in-container init is static by design
+        inside = "/" + str(h.relative_to(root))
+        r = in_bare(root, "/lib64/ld-linux-x86-64.so.2", "--list", inside)
+        assert r.returncode == 0 and "not found" not in r.stdout, (inside, r.stdout, r.stderr)
+        assert str(lib) in r.stdout, r.stdout  # liblxc and friends come from the bundle
     # and the same tree fails loudly without its own libraries, proving the test can see a leak
     shutil.rmtree(root / "opt/lxcri/lib" / tree.read_id(runtime_tree.path) / "_internal")
     assert in_bare(root, "/opt/lxcri/bin/lxcri", "--version").returncode != 0
