@@ -101,12 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         "--tree",
         type=Path,
         default=Path(t) if (t := _env("TREE")) else None,
-        help="runtime tree to install (default: the image's, "
-        "else built from this Python's lxcri with PyInstaller)",
+        help="runtime tree to install (default: the image's, else built from this Python's lxcri with PyInstaller)",
     )
-    inst.add_argument(
-        "--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", default="auto")
-    )
+    inst.add_argument("--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", default="auto"))
     inst.add_argument(
         "--smoke",
         choices=["auto", "on", "off"],
@@ -219,9 +216,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     validator = containerd.Validator(host, args.containerd or _which("containerd"))
     smoke_binary = _smoke_binary(args.smoke)
     if args.command == "install":
-        return _report(
-            plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri, smoke_binary)
-        )
+        return _report(plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri, smoke_binary))
     from . import run
 
     opts = run.RunOptions(

@@ -99,9 +99,7 @@ def run(
     try:
         while not stop.is_set():
             try:
-                out = plan.install(
-                    host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary
-                )
+                out = plan.install(host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary)
                 if out.pending:
                     health.set(False, "installed, but owed: " + "; ".join(out.pending))
                 else:
@@ -109,6 +107,9 @@ def run(
             except AgentError as err:
                 lg.error("install failed; retrying", error=str(err), retry_s=opts.retry)
                 health.set(False, str(err))
+            except Exception as err:  # a bug must not crash-loop the pod: unready, logged, retried
+                lg.exception("install failed unexpectedly; retrying", retry_s=opts.retry)
+                health.set(False, f"internal error: {err!r}")
             if reporter is None:
                 reporter = _start_reporter(opts, stop)
             stop.wait(opts.resync if health.get()[0] else opts.retry)
@@ -135,7 +136,5 @@ def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:
         api = cluster or KubeClusterReader.from_environment()
         return still_selected(api, opts.namespace, opts.daemonset, opts.node_name)
     except Exception as err:  # any API failure: keep the node as it is
-        lg.warning(
-            "cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err)
-        )
+        lg.warning("cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err))
         return True

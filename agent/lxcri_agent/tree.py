@@ -120,9 +120,7 @@ def _runtime_helpers(paths: tuple[Path, ...] = ()) -> Path | None:
     return bin_dir if bin_dir.is_dir() and any(bin_dir.iterdir()) else None
 
 
-def build(
-    out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), helpers: Path | None = None
-) -> Path:
+def build(out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), helpers: Path | None = None) -> Path:
     """Build the tree into ``out`` (replaced) with PyInstaller; returns ``out``.
 
     ``paths`` are extra import roots for the `lxcri` package (e.g. a source checkout);
@@ -235,9 +233,7 @@ def _fix_rpaths(built: Path) -> None:
         if dyn.returncode != 0 or "statically linked" in dyn.stdout + dyn.stderr:
             continue
         # DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (liblxc -> libseccomp)
-        r = subprocess.run(
-            [patchelf, "--force-rpath", "--set-rpath", rpath, str(path)], capture_output=True, text=True
-        )
+        r = subprocess.run([patchelf, "--force-rpath", "--set-rpath", rpath, str(path)], capture_output=True, text=True)
         if r.returncode != 0:
             raise AgentError(f"patchelf failed on {path.name}: {r.stderr.strip()}")
 

@@ -188,3 +188,25 @@ def test_cli_run_handles_sigterm(make_host: HostFactory, runtime_tree: Tree, tmp
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(e.get("event") == "uninstalled" for e in lines), err
     assert snapshot(root) == before
+
+
+def test_unexpected_error_keeps_the_loop_alive(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxcri_agent.install import plan
+
+    real = plan.install
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> plan.Outcome:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan, "install", flaky)
+    root = make_host(crio=True)
+    agent = Agent(root, runtime_tree, cluster_with(selecting=True), recorder)
+    wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
+    assert calls["n"] >= 2
+    agent.sigterm()

@@ -53,9 +53,7 @@ def parse(text: str, name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise AgentError(
-            f"{name} is not valid TOML ({err}); containerd cannot read it either: left untouched"
-        ) from err
+        raise AgentError(f"{name} is not valid TOML ({err}); containerd cannot read it either: left untouched") from err
 
 
 def _get(doc: dict[str, Any], keys: list[str]) -> Any:
@@ -237,9 +235,7 @@ def remove_text(text: str, s: Settings) -> str:
     del cur[keys[-1]]
     out = tomlkit.dumps(tdoc)
     if parse(out, s.containerd_config) != _without(doc, keys):
-        raise AgentError(
-            f"removing our entry from {s.containerd_config} would change other settings: left as is"
-        )
+        raise AgentError(f"removing our entry from {s.containerd_config} would change other settings: left as is")
     return out
 
 
@@ -249,9 +245,7 @@ def check_edit(before: str, after: str, s: Settings) -> None:
     b = parse(before, s.containerd_config)
     keys = runtime_keys(config_version(b), s.handler)
     if _without(a, keys) != _without(b, keys) or _get(a, keys) != desired_entry(b, config_version(b), s):
-        raise AgentError(
-            f"editing {s.containerd_config} would change more than the {s.handler} runtime: not applied"
-        )
+        raise AgentError(f"editing {s.containerd_config} would change more than the {s.handler} runtime: not applied")
 
 
 def dropin_text(version: int, s: Settings, doc: dict[str, Any]) -> str:
@@ -376,9 +370,7 @@ def register(
     return _edit(host, m, s, validator, wanted, save, data, text)
 
 
-def _take_over(
-    host: HostRoot, m: Manifest, s: Settings, save: Callable[[], None], data: bytes, text: str
-) -> None:
+def _take_over(host: HostRoot, m: Manifest, s: Settings, save: Callable[[], None], data: bytes, text: str) -> None:
     """The admin edited the config file we created: it is theirs now. From here on it is an edit
     like any other, whose "original" is their content without our entry."""
     from ..manifest import backup_path
@@ -458,9 +450,7 @@ def _try_dropin(
     ):
         wanted.add(name)
         return True
-    log.get("containerd").warning(
-        "imports would drop other settings of the CRI plugin; editing in place", dropin=name
-    )
+    log.get("containerd").warning("imports would drop other settings of the CRI plugin; editing in place", dropin=name)
     host.remove(name)
     del m.owned[name]
     save()
@@ -496,14 +486,10 @@ def _edit(
         version = config_version(parse(text, cfg))
         # the dump shows v1 configs under v2 plugin ids; a containerd 1.x that is not the host's
         # own binary ignores v3 plugin ids, so then it can only prove that the file parses
-        entry = (
-            _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
-        )
+        entry = _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
         must_see = validator.chrooted() or version < 3
         if must_see and (entry.get("options") or {}).get("BinaryName") != s.runtime_path:
-            raise AgentError(
-                f"containerd does not see the {s.handler} runtime in the edited {cfg}: not applied"
-            )
+            raise AgentError(f"containerd does not see the {s.handler} runtime in the edited {cfg}: not applied")
     newdata = new.encode()
     backup = backup_path(host, cfg)
     host.makedirs(posixpath.dirname(backup), 0o700)

@@ -41,9 +41,7 @@ def check_existing(host: HostRoot, s: Settings) -> list[str]:
     files = [f"{s.crio_dir}/crio.conf"]
     d = host.path(f"{s.crio_dir}/crio.conf.d")
     if d.is_dir():
-        files += [
-            f"{s.crio_dir}/crio.conf.d/{p.name}" for p in sorted(d.iterdir()) if p.name.endswith(".conf")
-        ]
+        files += [f"{s.crio_dir}/crio.conf.d/{p.name}" for p in sorted(d.iterdir()) if p.name.endswith(".conf")]
     for name in files:
         if name == s.crio_dropin:
             continue

@@ -109,9 +109,7 @@ def install(
             out.changed.append(f"stale:{service}")
         save()
         _reload_owed(host, m, s, reloader, out)
-        lg.info(
-            "installed", changed=out.changed, reloaded=out.reloaded, pending=out.pending, runtime=out.version
-        )
+        lg.info("installed", changed=out.changed, reloaded=out.reloaded, pending=out.pending, runtime=out.version)
     return out
 
 
@@ -192,9 +190,7 @@ def _restore(host: HostRoot, m: Manifest, path: str, ed: Edit) -> bool:
         if new != cur.decode():
             host.write_atomic(path, new.encode())
             changed = True
-        log.get("uninstall").warning(
-            "file changed since lxcri-agent edited it; removed only our entry", path=path
-        )
+        log.get("uninstall").warning("file changed since lxcri-agent edited it; removed only our entry", path=path)
     host.remove(ed.backup)
     return changed
 
@@ -247,9 +243,7 @@ def status(host: HostRoot, s: Settings) -> dict[str, Any]:
         local = host.path(path)
         if owned.kind == "file":
             data = host.read(path)
-            items[path] = (
-                "missing" if data is None else "ok" if sha256_bytes(data) == owned.sha256 else "modified"
-            )
+            items[path] = "missing" if data is None else "ok" if sha256_bytes(data) == owned.sha256 else "modified"
         else:
             items[path] = "ok" if (local.exists() or local.is_symlink()) else "missing"
     for path, ed in sorted(m.edits.items()):

@@ -45,9 +45,7 @@ class SystemdReloader:
     """systemd's Manager API over the host's system bus: RestartUnit / ReloadUnit, then wait for active."""
 
     address: str
-    units: dict[str, str] = field(
-        default_factory=lambda: {"containerd": "containerd.service", "crio": "crio.service"}
-    )
+    units: dict[str, str] = field(default_factory=lambda: {"containerd": "containerd.service", "crio": "crio.service"})
     timeout: float = 120.0
 
     def _call(self, conn: Any, path: str, iface: str, method: str, sig: str, body: tuple[Any, ...]) -> Any:
@@ -86,9 +84,7 @@ class SystemdReloader:
                         if value == "active":
                             return
                         if value == "failed":
-                            raise AgentError(
-                                f"{unit} failed after {method}: see journalctl -u {unit} on the node"
-                            )
+                            raise AgentError(f"{unit} failed after {method}: see journalctl -u {unit} on the node")
                     else:
                         value = "job running"
                     if time.monotonic() > deadline:

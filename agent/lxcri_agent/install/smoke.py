@@ -77,18 +77,14 @@ def run(host: HostRoot, runtime: str, binary: Path, timeout: float = 60.0) -> No
         def call(*args: str, log: Path | None = None) -> subprocess.CompletedProcess[str]:
             cmd = [exe, "--root", str(state), *args]
             if log is None:
-                return subprocess.run(
-                    cmd, capture_output=True, text=True, env={}, cwd=bundle, timeout=timeout
-                )
+                return subprocess.run(cmd, capture_output=True, text=True, env={}, cwd=bundle, timeout=timeout)
             # create: the container inherits its stdio, so files, not pipes that would stay open
             with log.open("w") as f:
                 r = subprocess.run(cmd, stdout=f, stderr=f, env={}, cwd=bundle, timeout=timeout)
             return subprocess.CompletedProcess(cmd, r.returncode, "", log.read_text())
 
         try:
-            r = call(
-                "create", "--bundle", str(bundle), "--pid-file", str(d / "pid"), cid, log=d / "create.log"
-            )
+            r = call("create", "--bundle", str(bundle), "--pid-file", str(d / "pid"), cid, log=d / "create.log")
             if r.returncode != 0:
                 raise AgentError(f"smoke container: create failed: {_last(r.stderr)}")
             r = call("start", cid)

@@ -20,9 +20,7 @@ from ..tree import EXE, read_id
 from .settings import Settings
 
 
-def _own_dirs(
-    host: HostRoot, m: Manifest, wanted: set[str], dirs: list[str], save: Callable[[], None]
-) -> None:
+def _own_dirs(host: HostRoot, m: Manifest, wanted: set[str], dirs: list[str], save: Callable[[], None]) -> None:
     """Directories we create are ours (removed when empty); existing ones stay the admin's."""
     for d in dirs:
         if d in m.owned:
@@ -68,9 +66,7 @@ def stage(
     return f"{lib}/{EXE}", changed
 
 
-def activate(
-    host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str], save: Callable[[], None]
-) -> bool:
+def activate(host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str], save: Callable[[], None]) -> bool:
     """Point ``bin/lxcri`` at a staged tree in one rename; True if the link changed."""
     link = s.runtime_path
     target = os.path.relpath(exe, os.path.dirname(link))
