@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from lxcri_agent.errors import AgentError
 from lxcri_agent.hostfs import HostRoot
 from lxcri_agent.install import containerd, plan
 from lxcri_agent.install.settings import Settings
@@ -109,3 +110,18 @@ def test_containerd_16_imports_fall_back_to_edit(make_host: HostFactory, runtime
     assert cri["snapshotter"] == "native" and "runc" in cri["runtimes"] and "lxcri" in cri["runtimes"]
     plan.uninstall(host, Settings(), rec)
     assert (root / "etc/containerd/config.toml").read_text() == MAIN
+
+
+@pytest.mark.skipif(containerd_bin() is None, reason="needs containerd")
+def test_host_binary_without_its_libraries_runs_directly(make_host: HostFactory, runtime_tree: Tree) -> None:
+    """A DaemonSet may mount only the node's containerd binary: it is run as is, not chrooted."""
+    root = make_host(containerd=MAIN.replace('imports = ["/etc/containerd/conf.d/*.toml"]\n', ""))
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy2(containerd_bin() or "", root / "usr/bin/containerd")
+    v = containerd.Validator(HostRoot(root))
+    assert v.available() and v.hosts_own() and not v.chrooted()
+    plan.install(HostRoot(root), Settings(), runtime_tree.path, Recorder(), v)
+    assert "lxcri" in (root / "etc/containerd/config.toml").read_text()
+    with pytest.raises(AgentError, match="containerd rejects"):
+        (root / "etc/containerd/bad.toml").write_text("version = 2\n[plugins\n")
+        v.dump("/etc/containerd/bad.toml")

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -287,11 +287,18 @@ def import_dir(doc: dict[str, Any], config_path: str, name: str) -> str | None:
 
 @dataclass
 class Validator:
-    """Runs ``containerd --config X config dump``: the host's binary chrooted into the host root when
-    there is one (so imports resolve to host paths), else ``binary`` from the agent's own PATH."""
+    """Runs ``containerd --config X config dump``, preferring the node's own containerd:
+
+    * chrooted into the host root, when that works (the host's loader and libc are there):
+      imports then resolve to host paths, so only this mode may judge a drop-in;
+    * else the host's binary run directly (a DaemonSet that mounts only the binary): the right
+      version, reading the candidate file by its path under the host root;
+    * else ``binary`` from the agent's own PATH.
+    """
 
     host: HostRoot
     binary: str | None = None  # an explicit containerd on the agent's PATH, used without chroot
+    _mode: tuple[str, str] | None = field(default=None, init=False, repr=False)  # (how, binary), found once
 
     def _host_binary(self) -> str | None:
         for cand in ("/usr/bin/containerd", "/usr/local/bin/containerd"):
@@ -299,19 +306,42 @@ class Validator:
                 return cand
         return None
 
+    def _choose(self) -> tuple[str, str]:
+        if self._mode is None:
+            hb = self._host_binary()
+            mode = ("own", self.binary) if self.binary else ("none", "")
+            if hb is not None:
+                if self._runs(["chroot", str(self.host.root), hb, "--version"]):
+                    mode = ("chroot", hb)
+                elif self._runs([str(self.host.path(hb)), "--version"]):
+                    mode = ("direct", str(self.host.path(hb)))
+            self._mode = mode
+        return self._mode
+
+    @staticmethod
+    def _runs(cmd: list[str]) -> bool:
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+        except OSError:
+            return False
+
     def available(self) -> bool:
-        return self._host_binary() is not None or self.binary is not None
+        return self._choose()[0] != "none"
 
     def chrooted(self) -> bool:
-        return self._host_binary() is not None
+        return self._choose()[0] == "chroot"
+
+    def hosts_own(self) -> bool:
+        """The node's own containerd (its version reads the config as the daemon will)."""
+        return self._choose()[0] in ("chroot", "direct")
 
     def dump(self, host_config: str) -> dict[str, Any]:
         """The effective config containerd would run with; AgentError in containerd's words if not."""
-        hb = self._host_binary()
-        if hb is not None:
-            cmd = ["chroot", str(self.host.root), hb, "--config", host_config, "config", "dump"]
-        elif self.binary is not None:
-            cmd = [self.binary, "--config", str(self.host.path(host_config)), "config", "dump"]
+        mode, binary = self._choose()
+        if mode == "chroot":
+            cmd = ["chroot", str(self.host.root), binary, "--config", host_config, "config", "dump"]
+        elif mode in ("direct", "own"):
+            cmd = [binary, "--config", str(self.host.path(host_config)), "config", "dump"]
         else:
             raise AgentError("no containerd binary to validate with")
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -487,7 +517,7 @@ def _edit(
         # the dump shows v1 configs under v2 plugin ids; a containerd 1.x that is not the host's
         # own binary ignores v3 plugin ids, so then it can only prove that the file parses
         entry = _get(dumped, runtime_keys(version, s.handler)) or _get(dumped, runtime_keys(2, s.handler)) or {}
-        must_see = validator.chrooted() or version < 3
+        must_see = validator.hosts_own() or version < 3
         if must_see and (entry.get("options") or {}).get("BinaryName") != s.runtime_path:
             raise AgentError(f"containerd does not see the {s.handler} runtime in the edited {cfg}: not applied")
     newdata = new.encode()
