@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lxcri_agent.errors import AgentError
-from lxcri_agent.install import containerd
+from lxcri_agent.install import containerd_toml as containerd
 from lxcri_agent.install.settings import Settings
 
 from .conftest import GOLDEN, containerd_bin

@@ -16,7 +16,7 @@ import pytest
 
 from lxcri_agent.errors import AgentError
 from lxcri_agent.hostfs import HostRoot
-from lxcri_agent.install import containerd, plan
+from lxcri_agent.install import containerd, containerd_toml, plan
 from lxcri_agent.install.settings import Settings
 
 from .conftest import HostFactory, Recorder, Tree, containerd_bin, snapshot
@@ -65,7 +65,7 @@ def test_dropin_when_containerd_merges_deeply(make_host: HostFactory, runtime_tr
     plan.install(host, Settings(), runtime_tree.path, rec, DeepMergingContainerd(host))
     assert (root / "etc/containerd/config.toml").read_text() == MAIN, "the admin's file stays untouched"
     dropin = tomllib.loads((root / "etc/containerd/conf.d/50-lxcri.toml").read_text())
-    assert containerd._get(dropin, containerd.runtime_keys(2, "lxcri"))["options"]["BinaryName"]
+    assert containerd_toml._get(dropin, containerd_toml.runtime_keys(2, "lxcri"))["options"]["BinaryName"]
     assert rec.calls == [("containerd", "restart")]
     plan.uninstall(host, Settings(), rec)
     assert snapshot(root) == before
