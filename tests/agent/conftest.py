@@ -61,7 +61,8 @@ def runtime_tree(request: pytest.FixtureRequest) -> Tree:
     given = os.environ.get("LXCRI_TEST_TREE")  # e.g. the image's tree, or one built from another checkout
     if given:
         return Tree(Path(given), stub=False)
-    cache = Path(request.config.cache.mkdir("lxcri-agent-tree"))
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = Path(pytest_cache.mkdir("lxcri-agent-tree")) if pytest_cache else tree.cache_dir() / "test-trees"
     recipe = hashlib.sha256(Path(tree.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
     paths: tuple[Path, ...] = ()
     if real_runtime():
