@@ -50,7 +50,7 @@ class HostRoot:
         if not self.root.is_dir():
             raise AgentError(f"host root {self.root} does not exist or is not a directory")
 
-    def path(self, host_path: str | PurePosixPath) -> Path:
+    def _raw(self, host_path: str | PurePosixPath) -> Path:
         p = PurePosixPath(host_path)
         if not p.is_absolute():
             raise ValueError(f"host path must be absolute: {host_path}")
@@ -58,6 +58,18 @@ class HostRoot:
         if ".." in rel.parts:
             raise ValueError(f"host path must not contain '..': {host_path}")
         return self.root / rel
+
+    def path(self, host_path: str | PurePosixPath) -> Path:
+        """Where a host path is in the pod: directories resolved as the host resolves them, the
+        last component as is (like lstat), so that a symlink we own is removed, not its target."""
+        p = PurePosixPath(host_path)
+        if p.parent == p:
+            return self._raw(p)
+        return self._raw(PurePosixPath(self.resolve(str(p.parent))) / p.name)
+
+    def real(self, host_path: str) -> Path:
+        """Where a host path is in the pod with every symlink followed as on the host."""
+        return self._raw(self.resolve(host_path))
 
     def host_name(self, local: Path) -> str:
         """The host-absolute name of a path under the root, for messages and the manifest."""
@@ -91,18 +103,30 @@ class HostRoot:
         except OSError as err:
             raise self.error("create directory", local, err) from err
 
-    def resolve(self, host_path: str, depth: int = 8) -> str:
-        """Follow symlinks the way the host would (absolute targets are host paths), so that a
-        config that is a link into, say, a config-management checkout is edited, not replaced."""
-        p = PurePosixPath(host_path)
-        for _ in range(depth):
-            local = self.path(str(p))
-            if not local.is_symlink():
-                return str(p)
-            target = PurePosixPath(os.readlink(local))
-            p = target if target.is_absolute() else p.parent / target
-            p = PurePosixPath(os.path.normpath(str(p)))
-        raise AgentError(f"too many levels of symbolic links at {host_path} (host root {self.root})")
+    def resolve(self, host_path: str, depth: int = 40) -> str:
+        """Follow symlinks the way the host would (absolute targets are host paths, in any
+        component), so that a config that links into, say, a config-management checkout is edited
+        there and stays a link, instead of being resolved against the pod's own file system."""
+        parts = list(PurePosixPath(host_path).parts[1:])
+        done = PurePosixPath("/")
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                done = done.parent
+                continue
+            nxt = done / part
+            local = self._raw(str(nxt))
+            if local.is_symlink():
+                hops += 1
+                if hops > depth:
+                    raise AgentError(f"too many levels of symbolic links at {host_path} (host root {self.root})")
+                target = PurePosixPath(os.readlink(local))
+                parts = list((target if target.is_absolute() else done / target).parts[1:]) + parts
+                done = PurePosixPath("/")
+                continue
+            done = nxt
+        return os.path.normpath(str(done))
 
     def write_atomic(self, host_path: str, data: bytes, mode: int = 0o644) -> None:
         """Replace the file in one rename; an existing file keeps its mode and owner; a symlink

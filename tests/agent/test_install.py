@@ -402,3 +402,18 @@ def test_upgrade_to_a_broken_tree_keeps_the_old_runtime(
     install(root, runtime_tree, recorder)  # the good build again: the broken copy is cleaned up
     assert not (root / "opt/lxcri/lib/b0rken").exists()
     assert plan.status(HostRoot(root), S)["healthy"]
+
+
+def test_symlinked_config_directory(make_host: HostFactory, runtime_tree: Tree, recorder: Recorder) -> None:
+    """/etc/containerd itself links elsewhere with an absolute (host) target."""
+    text = (GOLDEN / "containerd/v2-admin-comments.toml").read_text()
+    root = make_host()
+    (root / "data/containerd").mkdir(parents=True)
+    (root / "data/containerd/config.toml").write_text(text)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc/containerd").symlink_to("/data/containerd")
+    before = snapshot(root)
+    install(root, runtime_tree, recorder)
+    assert "lxcri" in (root / "data/containerd/config.toml").read_text()
+    uninstall(root, recorder)
+    assert snapshot(root) == before

@@ -62,7 +62,7 @@ class Validator:
 
     def _host_binary(self) -> str | None:
         for cand in ("/usr/bin/containerd", "/usr/local/bin/containerd"):
-            if self.host.path(cand).is_file() and os.access(self.host.path(cand), os.X_OK):
+            if self.host.real(cand).is_file() and os.access(self.host.real(cand), os.X_OK):
                 return cand
         return None
 
@@ -73,8 +73,8 @@ class Validator:
             if hb is not None:
                 if self._runs(["chroot", str(self.host.root), hb, "--version"]):
                     mode = ("chroot", hb)
-                elif self._runs([str(self.host.path(hb)), "--version"]):
-                    mode = ("direct", str(self.host.path(hb)))
+                elif self._runs([str(self.host.real(hb)), "--version"]):
+                    mode = ("direct", str(self.host.real(hb)))
             self._mode = mode
         return self._mode
 
@@ -101,7 +101,7 @@ class Validator:
         if mode == "chroot":
             cmd = ["chroot", str(self.host.root), binary, "--config", host_config, "config", "dump"]
         elif mode in ("direct", "own"):
-            cmd = [binary, "--config", str(self.host.path(host_config)), "config", "dump"]
+            cmd = [binary, "--config", str(self.host.real(host_config)), "config", "dump"]
         else:
             raise AgentError("no containerd binary to validate with")
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -114,7 +114,7 @@ class Validator:
 
     def dump_text(self, s: Settings, text: str) -> dict[str, Any]:
         """Dump a candidate config written next to the real one (same dir, so relative imports agree)."""
-        real = self.host.path(s.containerd_config)
+        real = self.host.real(s.containerd_config)
         try:
             fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".lxcri-check.toml", dir=real.parent)
             with os.fdopen(fd, "w") as f:
@@ -131,7 +131,7 @@ class Validator:
 
 
 def present(host: HostRoot, s: Settings) -> bool:
-    return host.path(posixpath.dirname(s.containerd_config)).is_dir()
+    return host.real(posixpath.dirname(s.containerd_config)).is_dir()
 
 
 def register(
@@ -187,7 +187,7 @@ def _own_config(
     if host.read(cfg) == data:
         return False
     parent = posixpath.dirname(cfg)
-    if not host.path(parent).is_dir():
+    if not host.real(parent).is_dir():
         m.owned[parent] = Owned("dir")
         save()
         host.makedirs(parent)

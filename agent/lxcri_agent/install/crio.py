@@ -18,7 +18,7 @@ from .settings import Settings
 
 
 def present(host: HostRoot, s: Settings) -> bool:
-    return host.path(s.crio_dir).is_dir()
+    return host.real(s.crio_dir).is_dir()
 
 
 def dropin_text(s: Settings) -> str:
@@ -39,7 +39,7 @@ def check_existing(host: HostRoot, s: Settings) -> list[str]:
     """Names of CRI-O config files that do not parse (CRI-O will not start with them)."""
     bad = []
     files = [f"{s.crio_dir}/crio.conf"]
-    d = host.path(f"{s.crio_dir}/crio.conf.d")
+    d = host.real(f"{s.crio_dir}/crio.conf.d")
     if d.is_dir():
         files += [f"{s.crio_dir}/crio.conf.d/{p.name}" for p in sorted(d.iterdir()) if p.name.endswith(".conf")]
     for name in files:
@@ -80,7 +80,7 @@ def register(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], save: C
     if cur is not None and name not in m.owned and cur != data:
         raise AgentError(f"{name} exists and was not written by lxcri-agent: not overwritten")
     d = f"{s.crio_dir}/crio.conf.d"
-    if not host.path(d).is_dir():
+    if not host.real(d).is_dir():
         m.owned[d] = Owned("dir")
         save()
         host.makedirs(d)

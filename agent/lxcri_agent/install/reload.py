@@ -116,7 +116,7 @@ def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None) 
         return CommandReloader(commands)
     # the socket is what the DaemonSet mounts (not /run/systemd): whether systemd answers on that
     # bus is found out by asking it, and a bus without systemd gets its own message
-    sock = host.path(socket or SYSTEMD_SOCKET)
+    sock = host.real(socket or SYSTEMD_SOCKET)
     if sock.exists():
         return SystemdReloader(f"unix:path={sock}")
     return NoReloader(

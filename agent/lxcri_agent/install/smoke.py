@@ -62,7 +62,7 @@ def _spec(out_dir: str) -> dict[str, Any]:
 def run(host: HostRoot, runtime: str, binary: Path, timeout: float = 60.0) -> None:
     """Create, start, wait for, delete one container with ``runtime`` (a host path); AgentError
     saying which step failed."""
-    exe = str(host.path(runtime))
+    exe = str(host.real(runtime))
     cid = f"lxcri-agent-smoke-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="lxcri-smoke-") as tmp:
         d = Path(tmp)

@@ -94,7 +94,7 @@ def activate(host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str
 
 def verify(host: HostRoot, runtime: str) -> str:
     """Run the runtime as CRI-O would (empty environment): it must start and answer."""
-    exe = host.path(runtime)
+    exe = host.real(runtime)
     out = []
     for args in (["--version"], ["features"]):
         try:
@@ -117,7 +117,7 @@ def users(host: HostRoot, s: Settings, tree_dir: str, limit: int = 5) -> list[st
     into the old tree when it stops. So an old tree stays until no container state under the
     runtime root mentions it; a later install retires it.
     """
-    root = host.path(s.runtime_root)
+    root = host.real(s.runtime_root)
     needle = tree_dir.encode()
     found: list[str] = []
     if not root.is_dir():
