@@ -174,9 +174,14 @@ class HostRoot:
         return True
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Host-wide lock: two agents (an old pod terminating, a new one starting) never interleave."""
+    def lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """Host-wide lock: two agents (an old pod terminating, a new one starting) never interleave.
+
+        The holder writes its pid into the lock file, so that the one waiting can say whom it
+        waits for; after ``timeout`` seconds it gives up with that in the message.
+        """
         import fcntl
+        import time
 
         missing = [
             str(p)
@@ -193,7 +198,27 @@ class HostRoot:
         except OSError as err:
             raise self.error("open lock", local, err) from err
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + timeout
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    if time.monotonic() > deadline:
+                        raise AgentError(
+                            f"another lxcri-agent (pid {holder} in its namespace) holds {self.state_dir}/lock "
+                            f"on host root {self.root} for more than {timeout:.0f}s"
+                        ) from None
+                    if not told:
+                        from . import log
+
+                        log.get("lock").info("waiting for another lxcri-agent", holder_pid=holder)
+                        told = True
+                    time.sleep(0.2)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
         finally:
             os.close(fd)

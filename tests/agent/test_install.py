@@ -417,3 +417,12 @@ def test_symlinked_config_directory(make_host: HostFactory, runtime_tree: Tree, 
     assert "lxcri" in (root / "data/containerd/config.toml").read_text()
     uninstall(root, recorder)
     assert snapshot(root) == before
+
+
+def test_host_lock_serialises_agents(make_host: HostFactory) -> None:
+    root = make_host(crio=True)
+    a, b = HostRoot(root), HostRoot(root)
+    with a.lock(), pytest.raises(AgentError, match=rf"pid {os.getpid()}.*holds"), b.lock(timeout=0.5):
+        pass
+    with b.lock(timeout=0.5):  # free again
+        pass
