@@ -426,3 +426,17 @@ def test_host_lock_serialises_agents(make_host: HostFactory) -> None:
         pass
     with b.lock(timeout=0.5):  # free again
         pass
+
+
+def test_crio_dropin_read_later_that_defines_lxcri_is_reported(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
+    theirs = '[crio.runtime.runtimes.lxcri]\nruntime_path = "/usr/local/bin/lxcri"\n'
+    root = make_host(crio_files={"99-local.conf": theirs})
+    before = {k: v for k, v in snapshot(root).items() if not k.startswith("var/")}
+    with pytest.raises(AgentError, match=r"99-local.conf also defines the lxcri runtime"):
+        install(root, runtime_tree, recorder)
+    assert {k: v for k, v in snapshot(root).items() if not k.startswith("var/")} == before
+    # one read before ours is fine: ours wins
+    root2 = make_host(crio_files={"10-local.conf": theirs}, name="host2")
+    assert install(root2, runtime_tree, recorder).exit_code == 0

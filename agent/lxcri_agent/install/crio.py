@@ -35,16 +35,19 @@ def dropin_text(s: Settings) -> str:
     )
 
 
-def check_existing(host: HostRoot, s: Settings) -> list[str]:
-    """Names of CRI-O config files that do not parse (CRI-O will not start with them)."""
-    bad = []
+def _config_files(host: HostRoot, s: Settings) -> list[str]:
+    """crio.conf, then the drop-ins in the order CRI-O reads them (later ones win), ours excluded."""
     files = [f"{s.crio_dir}/crio.conf"]
     d = host.real(f"{s.crio_dir}/crio.conf.d")
     if d.is_dir():
         files += [f"{s.crio_dir}/crio.conf.d/{p.name}" for p in sorted(d.iterdir()) if p.name.endswith(".conf")]
-    for name in files:
-        if name == s.crio_dropin:
-            continue
+    return [f for f in files if f != s.crio_dropin]
+
+
+def check_existing(host: HostRoot, s: Settings) -> list[str]:
+    """Names of CRI-O config files that do not parse (CRI-O will not start with them)."""
+    bad = []
+    for name in _config_files(host, s):
         data = host.read(name)
         if data is None:
             continue
@@ -55,11 +58,38 @@ def check_existing(host: HostRoot, s: Settings) -> list[str]:
     return bad
 
 
+def overriding(host: HostRoot, s: Settings) -> list[str]:
+    """Other files that define our handler and that CRI-O reads after our drop-in (they would win)."""
+    out = []
+    for name in _config_files(host, s):
+        if name == f"{s.crio_dir}/crio.conf" or name < s.crio_dropin:
+            continue
+        data = host.read(name)
+        try:
+            doc = tomllib.loads((data or b"").decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+        if s.handler in doc.get("crio", {}).get("runtime", {}).get("runtimes", {}):
+            out.append(name)
+    return out
+
+
 def validate(text: str, s: Settings) -> None:
     doc = tomllib.loads(text)
     entry = doc["crio"]["runtime"]["runtimes"][s.handler]
     if entry["runtime_path"] != s.runtime_path:
         raise AgentError("internal error: CRI-O drop-in does not name the runtime")
+
+
+def check_not_shadowed(host: HostRoot, s: Settings) -> None:
+    """Refuse when another file read after ours defines the handler: our drop-in would be dead."""
+    shadow = overriding(host, s)
+    if shadow:
+        raise AgentError(
+            f"{', '.join(shadow)} also define{'s' if len(shadow) == 1 else ''} the {s.handler} runtime and "
+            f"{'is' if len(shadow) == 1 else 'are'} read after {s.crio_dropin}: CRI-O would not use lxcri's "
+            "settings (remove that definition, or use --handler for another name)"
+        )
 
 
 def register(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], save: Callable[[], None]) -> bool:

@@ -123,6 +123,7 @@ def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> No
                 + "; ".join(bad)
                 + " (nothing changed)"
             )
+        crio.check_not_shadowed(host, s)
     if use_ctd:
         data = host.read(s.containerd_config)
         if data is not None:
