@@ -149,3 +149,37 @@ def test_frozen_runtime_plays_the_interpreter(runtime_tree: Tree, tmp_path: Path
         env={},
     )
     assert r.stdout.strip() == "module ['1']", r.stderr
+
+
+@needs_root
+def test_container_runs_on_a_bare_root(tmp_path: Path, runtime_tree: Tree) -> None:
+    """Create, start, state, delete through the installed tree on a root without liblxc or Python:
+    what the agent installs must be all the runtime needs (liblxc's rootfs mount point included)."""
+    if runtime_tree.stub:
+        pytest.skip("the runtime is not in this checkout yet: the tree holds a stub")
+    from .oci import bundle
+
+    root = bare_root(tmp_path / "bare")
+    for d in ("sys", "dev"):
+        (root / d).mkdir()
+    host = HostRoot(root)
+    plan.install(host, Settings(), runtime_tree.path, Recorder(), containerd.Validator(host))
+    bundle(root / "b", ["/bin/sh", "-c", "echo on-a-bare-root; exit 4"])
+    lx = 'env -i /usr/sbin/chroot "$R" /opt/lxcri/bin/lxcri --root /run/t'
+    script = f"""
+        set -e
+        R={root}
+        mount --bind "$R" "$R"  # a mount point, as a real root is (liblxc pivots into the rootfs)
+        mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"
+        {lx} create --bundle /b --pid-file /b/pid c1 >"$R/b/out" 2>&1 </dev/null
+        {lx} start c1
+        for i in $(seq 100); do {lx} state c1 | grep -q '"stopped"' && break; sleep 0.1; done
+        {lx} state c1
+        {lx} delete --force c1
+    """
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    out = (root / "b/out").read_text() if (root / "b/out").exists() else ""
+    assert r.returncode == 0, (r.stderr, out)
+    assert '"stopped"' in r.stdout and "on-a-bare-root" in out
