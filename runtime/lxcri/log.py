@@ -9,7 +9,7 @@ imports on each error path (CRI-O asks `state` of gone containers often).
 
 from __future__ import annotations
 
-import json
+from lxcri import jsonlite as json
 import os
 import sys
 import time

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+SIGKILL = 9  # a constant rather than the signal module, whose enums cost start-up time
+
 
 def stat_fields(pid: int) -> list[str] | None:
     """/proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
@@ -44,8 +46,8 @@ def wait_gone(pid: int, start: int, timeout: float) -> bool:
 
 
 def signal_number(sig: str) -> int:
-    """runc accepts 9, KILL and SIGKILL."""
-    import signal
+    """runc accepts 9, KILL and SIGKILL. (_signal: the signal module's enums cost start-up time.)"""
+    import _signal as signal
 
     s = sig.strip().upper()
     if s.isdigit():
@@ -61,10 +63,9 @@ def signal_number(sig: str) -> int:
                 return int(base) + (int(rest) if rest else 0)
             except ValueError:
                 pass
-        try:
-            return int(signal.Signals[name])
-        except KeyError:
-            pass
+        n = getattr(signal, name, None) if name.isalnum() else None
+        if isinstance(n, int) and 0 < n < signal.NSIG:
+            return n
     from lxcri.errors import UsageError
 
     raise UsageError(f"invalid signal {sig!r}")

@@ -6,7 +6,7 @@ process (CRI-O calls `state` constantly), so start-up time is product latency.
 
 from __future__ import annotations
 
-import json
+from lxcri import jsonlite as json
 import os
 import sys
 
@@ -212,7 +212,7 @@ def cmd_spec(a: Parsed, s: Settings) -> int:
     if os.path.exists(path):
         raise UsageError(f"{path} already exists; remove it first")
     with open(path, "x") as f:
-        json.dump(default_spec(), f, indent=2)
+        f.write(json.dumps(default_spec(), indent=2))
         f.write("\n")
     return 0
 

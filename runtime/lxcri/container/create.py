@@ -25,14 +25,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shlex
-import signal
-import socket
+import _socket as socket
 import struct
 import sys
 import time
 
-from lxcri import lxcconf, proc
+from lxcri import jsonlite, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import hierarchies
 from lxcri.container import hooks as oci_hooks
@@ -123,8 +121,13 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         args=p["args"], env=p.get("env") or [], terminal=bool(p.get("terminal")),
         umask=user.get("umask"), preserve_fds=preserve_fds,
         uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
-        caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=__import__("json").dumps(state),
+        caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
     )
+
+
+def _sh_quote(word: str) -> str:
+    """Quote for /bin/sh, which liblxc uses to run hooks (shlex would import re)."""
+    return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 def _high_fd(fd: int, lowest: int) -> int:
@@ -136,7 +139,7 @@ def _high_fd(fd: int, lowest: int) -> int:
 
 def _send_console(path: str, master: int) -> None:
     """Hand the pty master to the caller, as runc does: SCM_RIGHTS over a unix socket."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
     s.settimeout(10)
     try:
         s.connect(path)
@@ -183,6 +186,38 @@ def liblxc_error(rd: RunDir) -> str:
     return first.split(" - ", 2)[-1]
 
 
+def _spawn_monitor(path: str, root: str, cid: str, stdio: tuple[int | None, int | None, int | None],
+                   keep: tuple[int, ...]) -> int:
+    """posix_spawn the monitor in a new session with exactly the fds in `keep` (plus stdio).
+
+    Every other fd this process holds is made close-on-exec first, so nothing the
+    caller leaked to us reaches the monitor, and from there the container.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio) if fd is not None]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    return os.posix_spawn(path, [path, root, cid], env, file_actions=actions, setsid=True)
+
+
+def _reap(pid: int, timeout: float) -> None:
+    """Wait for our child, at most timeout seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            got, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if got == pid or time.monotonic() > end:
+            return
+        time.sleep(0.002)
+
+
 def _write_pid_file(path: str, pid: int) -> None:
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
@@ -211,7 +246,7 @@ class Creation:
         self.cid = cid
         self.opts = opts
         self.rd: RunDir | None = None
-        self.monitor: Any = None
+        self.monitor_pid = 0
         self.cgroup_path = ""
         self.fds: list[int] = []
 
@@ -251,6 +286,7 @@ class Creation:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         child_fd = _high_fd(child.detach(), lowest)
+        child.close()
         self.fds.append(child_fd)
         os.mkfifo(rd.file("exec.fifo"), 0o600)
         # read-write: the helper's read blocks until start writes, even with no writer open
@@ -260,7 +296,7 @@ class Creation:
         ctx = lxcconf.Context(
             container_id=self.cid, runtime_dir=rd.path, rootfs=bundle.rootfs,
             init_path=s.helper("lxcri-init"),
-            hook_cmd=" ".join(shlex.quote(x) for x in (sys.executable, "-I", "-m", "lxcri.libexec.hook", s.root)),
+            hook_cmd=" ".join(_sh_quote(x) for x in (sys.executable, "-I", "-m", "lxcri.libexec.hook", s.root)),
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
             debug=s.debug,
         )
@@ -281,25 +317,19 @@ class Creation:
             _send_console(opts.console_socket, master)
             stdio = (slave, slave, slave)
 
-        import subprocess
-
-        pass_fds = (*range(3, lowest), child_fd, fifo_fd)
-        self.monitor = subprocess.Popen(
-            [s.helper("lxcri-monitor"), s.root, self.cid],
-            stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], pass_fds=pass_fds,
-            start_new_session=True, cwd="/", env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-        for fd in (child_fd,):
-            os.close(fd)
-            self.fds.remove(fd)
+        pid = _spawn_monitor(s.helper("lxcri-monitor"), s.root, self.cid, stdio,
+                             keep=(*range(3, lowest), child_fd, fifo_fd))
+        self.monitor_pid = pid
+        os.close(child_fd)
+        self.fds.remove(child_fd)
 
         parent.settimeout(s.create_timeout)
         try:
             msg, init_pid = _recv_frame(parent)
             if msg != b"H" or init_pid <= 0:
                 raise LxcriError("container init did not identify itself")
-            rec.monitor_pid = self.monitor.pid
-            rec.monitor_start = proc.start_time(self.monitor.pid)
+            rec.monitor_pid = self.monitor_pid
+            rec.monitor_start = proc.start_time(self.monitor_pid)
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
             state = oci_state(rec, "created")
@@ -318,11 +348,11 @@ class Creation:
 
         cg = Cgroup.of_pid(init_pid)
         rec.cgroup_dirs = cg.dirs
-        rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor.pid).dirs
-        cg.enter(self.monitor.pid, skip=("freezer",))
+        rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
+        cg.enter(self.monitor_pid, skip=("freezer",))
         rd.save(rec)
         if opts.pid_file:
-            _write_pid_file(opts.pid_file, self.monitor.pid)
+            _write_pid_file(opts.pid_file, self.monitor_pid)
         return rec
 
     def _write_lxc_config(self, items: lxcconf.Items) -> None:
@@ -339,9 +369,8 @@ class Creation:
 
     def _start_failure(self) -> str:
         assert self.rd is not None
-        if self.monitor is not None:
-            with contextlib.suppress(Exception):
-                self.monitor.wait(timeout=5)
+        if self.monitor_pid:
+            _reap(self.monitor_pid, 5.0)
         try:
             with open(self.rd.file("hook-error")) as f:
                 return f.read().strip()
@@ -352,11 +381,10 @@ class Creation:
 
     def abort(self) -> None:
         """Undo a failed create: no process, cgroup, mount or runtime dir may stay."""
-        if self.monitor is not None and self.monitor.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.monitor.send_signal(signal.SIGKILL)  # the init follows (parent-death signal)
-            with contextlib.suppress(Exception):
-                self.monitor.wait(timeout=self.settings.kill_timeout)
+        if self.monitor_pid:
+            proc.kill(self.monitor_pid, proc.SIGKILL)  # the init follows (parent-death signal)
+            _reap(self.monitor_pid, self.settings.kill_timeout)
+            self.monitor_pid = 0
         if self.cgroup_path:
             Cgroup(cgroup_dirs_for(self.cgroup_path)).remove(timeout=1)
             Cgroup(cgroup_dirs_for(f"/lxcri.monitor/{self.cid}")).remove(timeout=1)

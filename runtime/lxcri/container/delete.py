@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-
 from lxcri import log, proc
 from lxcri.cgroups import Cgroup
 from lxcri.container import hooks
@@ -30,13 +28,13 @@ def delete(settings: Settings, cid: str, force: bool) -> None:
             raise StateError(f"cannot delete container {cid}: it is still being created")
         if st != "stopped":
             if rec.cgroup_dirs:
-                signal_all(rec, signal.SIGKILL)
-            proc.kill(rec.init_pid, signal.SIGKILL)
+                signal_all(rec, proc.SIGKILL)
+            proc.kill(rec.init_pid, proc.SIGKILL)
             if not proc.wait_gone(rec.init_pid, rec.init_start, settings.kill_timeout):
                 raise LxcriError(f"container {cid} did not die within {settings.kill_timeout:.0f}s")
         # the monitor cleans up after the init; give it its time, then make sure
         if rec.monitor_pid and not proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout):
-            proc.kill(rec.monitor_pid, signal.SIGKILL)
+            proc.kill(rec.monitor_pid, proc.SIGKILL)
             proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout)
         left = Cgroup(rec.cgroup_dirs).remove() + Cgroup(rec.monitor_cgroup_dirs).remove()
         if left:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 from lxcri.errors import LxcriError, SpecError
 
 TYPE_CHECKING = False
@@ -41,7 +38,11 @@ def check(hooks: object) -> dict[str, list[dict[str, Any]]]:
 
 
 def run(point: str, hooks: list[dict[str, Any]], state: dict[str, Any]) -> None:
-    data = json.dumps(state).encode()
+    import subprocess  # only when there are hooks: start and delete stay light
+
+    from lxcri import jsonlite
+
+    data = jsonlite.dumps(state).encode()
     for i, h in enumerate(hooks):
         path = h["path"]
         args = h.get("args") or [path]

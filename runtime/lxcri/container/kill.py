@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal as _signal
-
 from lxcri import proc
 from lxcri.cgroups import Cgroup
 from lxcri.container.rundir import Record, RunDir
@@ -18,7 +16,7 @@ def signal_all(rec: Record, sig: int) -> None:
     for pid in cg.pids():
         if pid != rec.monitor_pid:
             proc.kill(pid, sig)
-    if frozen and sig == _signal.SIGKILL:
+    if frozen and sig == proc.SIGKILL:
         # frozen tasks only die once thawed (cgroup v1)
         cg.freeze(False)
 

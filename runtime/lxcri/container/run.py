@@ -17,7 +17,7 @@ def run(s: Settings, a: argparse.Namespace) -> int:
     c = Creation(s, a.id, CreateOptions(bundle=a.bundle or os.getcwd(), pid_file=a.pid_file,
                                         console_socket=a.console_socket, preserve_fds=a.preserve_fds))
     c.run()
-    assert c.monitor is not None and c.rd is not None
+    assert c.monitor_pid and c.rd is not None
     c.rd.close()
     try:
         start(s.root, a.id)
@@ -39,7 +39,7 @@ def run(s: Settings, a: argparse.Namespace) -> int:
         signal.signal(sig, forward)
     while True:
         try:
-            _, status = os.waitpid(c.monitor.pid, 0)
+            _, status = os.waitpid(c.monitor_pid, 0)
             break
         except InterruptedError:
             continue

@@ -13,7 +13,7 @@ Every command takes an exclusive flock on the directory so that concurrent calls
 from __future__ import annotations
 
 import fcntl
-import json
+from lxcri import jsonlite as json
 import os
 
 from lxcri.errors import NotFoundError, StateError, UsageError
@@ -131,7 +131,7 @@ class RunDir:
 
     def load(self) -> Record:
         with open(self.file("state.json")) as f:
-            return Record(**json.load(f))
+            return Record(**json.loads(f.read()))
 
     def remove(self) -> None:
         """Remove the dir and everything in it (all files lxcri wrote; no mounts live here)."""

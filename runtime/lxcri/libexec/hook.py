@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from lxcri import jsonlite
 from lxcri.container import hooks
 from lxcri.container.rundir import Record, RunDir
 from lxcri.container.status import oci_state
@@ -34,10 +35,8 @@ def main(argv: list[str]) -> int:
         return 2
     root, cid, kind = argv[0], argv[1], argv[-1]
     rd = RunDir(root, cid)  # not locked: create holds the lock while liblxc runs us
-    import json
-
     with open(rd.file("state.json")) as f:
-        rec = Record(**json.load(f))
+        rec = Record(**jsonlite.loads(f.read()))
     state = oci_state(rec, "creating")
     state["pid"] = container_pid(kind)
     points = ("prestart", "createRuntime") if kind == "start-host" else ("createContainer",)

@@ -24,7 +24,7 @@ def base(config: dict[str, Any], ctx: Context) -> Items:
         ("lxc.tty.max", "0"),
         ("lxc.pty.max", "0"),
         ("lxc.log.file", f"{ctx.runtime_dir}/lxc.log"),
-        ("lxc.log.level", "DEBUG" if ctx.debug else "ERROR"),
+        ("lxc.log.level", "TRACE" if ctx.debug else "ERROR"),
         # argv goes through the helper (lxc.init.cmd is split on spaces, unquoted)
         ("lxc.init.cmd", f"{INIT_IN_CONTAINER} {ctx.sync_fd} {ctx.fifo_fd}"),
     ]

@@ -8,9 +8,9 @@ Each failure names the field, in the user's terms.
 
 from __future__ import annotations
 
-import json
 import os
 
+from lxcri import jsonlite
 from lxcri.errors import SpecError
 
 TYPE_CHECKING = False
@@ -106,7 +106,7 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
         raw = f.read(MAX_CONFIG + 1)
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
     try:
-        config = json.loads(raw)
+        config = jsonlite.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as e:
         raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")

@@ -72,6 +72,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: lxcri-monitor ROOT ID\n");
 		return 2;
 	}
+	/* do not pin the caller's cwd (often the bundle) for the container's lifetime */
+	if (chdir("/") < 0)
+		return 1;
 	c = lxc_container_new(argv[2], argv[1]);
 	if (!c) {
 		fprintf(stderr, "lxcri-monitor: cannot load container %s in %s\n", argv[2], argv[1]);
