@@ -5,9 +5,9 @@ Three things differ from the venv, and are settled here before the runtime's own
 * The bootloader re-executes itself with ``LD_LIBRARY_PATH`` pointing into the bundle. This
   process keeps that search path (the loader read it at start), but the programs the runtime
   starts — OCI hooks above all — must see the caller's environment, not our libz and libcrypto.
-* The runtime re-executes ``sys.executable`` as a Python interpreter (``-I -m MODULE``, e.g. its
-  hook entry point). Frozen, ``sys.executable`` is this program, so it plays the interpreter for
-  ``[-I|-S|-E|-s|-B|-u]... -m MODULE ARGS`` and ``... -c CODE ARGS``.
+* Code that re-executes ``sys.executable`` as a Python interpreter (``-I -m MODULE``, as the
+  runtime once did for its hooks; it now runs ``lxcri hook``) would, frozen, start this program.
+  So it plays the interpreter for ``[-I|-S|-E|-s|-B|-u]... -m MODULE ARGS`` and ``... -c CODE``.
 * Such a re-execution must start as a fresh instance, not as a child of this one
   (``PYINSTALLER_RESET_ENVIRONMENT``).
 """
