@@ -1,0 +1,27 @@
+"""What the agent installs and where; one value object passed to every step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    handler: str = "lxcri"
+    runtime_path: str = "/opt/lxcri/bin/lxcri"
+    runtime_root: str = "/run/lxcri"
+    opt_dir: str = "/opt/lxcri"
+    crio_dir: str = "/etc/crio"
+    crio_dropin_priority: int = 50
+    # CRI-O documents its runtimes table as reloadable on SIGHUP (since 1.25), but a handler added
+    # that way shows in `crio status config` while RunPodSandbox still refuses it (cri-o issue
+    # 10202, open in 2026). "restart" works on every CRI-O; "reload" is there for fixed versions.
+    crio_apply: str = "restart"
+    containerd_config: str = "/etc/containerd/config.toml"
+    containerd_dropin_name: str = "50-lxcri.toml"
+    crio_unit: str = "crio.service"
+    containerd_unit: str = "containerd.service"
+
+    @property
+    def crio_dropin(self) -> str:
+        return f"{self.crio_dir}/crio.conf.d/{self.crio_dropin_priority:02d}-{self.handler}.conf"

@@ -1,0 +1,140 @@
+"""``lxcri-agent run``, the DaemonSet's main: install, serve probes, wait for SIGTERM, then leave cleanly.
+
+After SIGTERM the agent uninstalls only when it is really leaving the node: if its DaemonSet
+still selects this node, a replacement pod is on its way (rolling update, pod restart) and
+uninstalling would restart the CRI runtime twice for nothing. When the API cannot be asked,
+lxcri stays installed: a leftover runtime is harmless, a needless restart of the node's CRI
+runtime is not.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import health as health_mod
+from . import log
+from .errors import AgentError
+from .hostfs import HostRoot
+from .install import containerd, plan
+from .install.reload import Reloader
+from .install.settings import Settings
+from .rollout import ClusterReader, KubeClusterReader, still_selected
+
+
+@dataclass
+class RunOptions:
+    listen: str = "0.0.0.0:8090"
+    node_name: str | None = None
+    namespace: str | None = None
+    daemonset: str | None = None
+    tree: Path | None = None
+    cri: str = "auto"
+    smoke_binary: Path | None = None
+    retry: float = 30.0  # after a failed install or an owed restart
+    resync: float = 600.0  # re-check (a no-op when nothing drifted)
+
+
+def _start_reporter(opts: RunOptions, stop: threading.Event) -> threading.Thread | None:
+    """The node report (another part of the agent) runs beside us when it is part of this build."""
+    try:
+        from . import report  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    lg = log.get("run")
+
+    def target() -> None:
+        try:
+            report.run_reporter(opts.node_name, stop=stop)
+        except Exception as err:  # the report must never take the installer down with it
+            lg.error("node reporter stopped", error=str(err))
+
+    t = threading.Thread(target=target, name="reporter", daemon=True)
+    t.start()
+    return t
+
+
+def _withdraw_report(opts: RunOptions) -> None:
+    """Take this node's report and labels off its Node before the runtime goes, so that the
+    RuntimeClass stops sending pods here first (the report part exists only in full builds)."""
+    lg = log.get("run")
+    try:
+        from . import report  # type: ignore[attr-defined,unused-ignore]
+        from .kube.client import KubeNodeAPI  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    if not opts.node_name:
+        return
+    try:
+        report.withdraw(KubeNodeAPI.from_environment(), opts.node_name)
+    except Exception as err:  # never let the API stand between the node and a clean uninstall
+        lg.warning("could not withdraw the node report", error=str(err))
+
+
+def run(
+    host: HostRoot,
+    s: Settings,
+    opts: RunOptions,
+    reloader: Reloader,
+    validator: containerd.Validator,
+    *,
+    stop: threading.Event | None = None,
+    cluster: ClusterReader | None = None,
+    health: health_mod.Health | None = None,
+    withdraw: Callable[[], None] | None = None,
+) -> int:
+    from . import tree
+
+    lg = log.get("run")
+    stop = stop or threading.Event()
+    health = health or health_mod.Health()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    server = health_mod.serve(opts.listen, health)
+    reporter: threading.Thread | None = None
+    try:
+        while not stop.is_set():
+            try:
+                out = plan.install(host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary)
+                if out.pending:
+                    health.set(False, "installed, but owed: " + "; ".join(out.pending))
+                else:
+                    health.set(True, f"installed: {out.version}")
+            except AgentError as err:
+                lg.error("install failed; retrying", error=str(err), retry_s=opts.retry)
+                health.set(False, str(err))
+            except Exception as err:  # a bug must not crash-loop the pod: unready, logged, retried
+                lg.exception("install failed unexpectedly; retrying", retry_s=opts.retry)
+                health.set(False, f"internal error: {err!r}")
+            if reporter is None:
+                reporter = _start_reporter(opts, stop)
+            stop.wait(opts.resync if health.get()[0] else opts.retry)
+        health.set(False, "terminating")
+        if _rolling_update(opts, cluster):
+            lg.info("the DaemonSet still selects this node (rolling update): lxcri stays installed")
+            return 0
+        lg.info("leaving the node: withdrawing the report, then uninstalling lxcri")
+        if reporter is not None:
+            reporter.join(30)  # no report published after it was withdrawn
+        (withdraw or (lambda: _withdraw_report(opts)))()
+        return plan.uninstall(host, s, reloader).exit_code
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:
+    lg = log.get("run")
+    if not (opts.daemonset and opts.namespace and opts.node_name):
+        lg.info("no DaemonSet/namespace/node given: treating SIGTERM as leaving the node")
+        return False
+    try:
+        api = cluster or KubeClusterReader.from_environment()
+        return still_selected(api, opts.namespace, opts.daemonset, opts.node_name)
+    except Exception as err:  # any API failure: keep the node as it is
+        lg.warning("cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err))
+        return True

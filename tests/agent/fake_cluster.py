@@ -1,0 +1,68 @@
+"""An in-process stand-in for the two API reads of :class:`lxcri_agent.rollout.ClusterReader`."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class FakeCluster:
+    daemonsets: dict[tuple[str, str], JSON] = field(default_factory=dict)
+    nodes: dict[str, JSON] = field(default_factory=dict)
+    broken: bool = False  # the API server cannot be reached
+    reads: int = 0
+
+    def get_daemonset(self, namespace: str, name: str) -> JSON | None:
+        self.reads += 1
+        if self.broken:
+            raise ConnectionError("connection refused")
+        ds = self.daemonsets.get((namespace, name))
+        return copy.deepcopy(ds) if ds is not None else None
+
+    def get_node(self, name: str) -> JSON | None:
+        self.reads += 1
+        if self.broken:
+            raise ConnectionError("connection refused")
+        n = self.nodes.get(name)
+        return copy.deepcopy(n) if n is not None else None
+
+
+def daemonset(
+    name: str,
+    node_selector: dict[str, str] | None = None,
+    affinity: JSON | None = None,
+    tolerations: list[JSON] | None = None,
+    deleting: bool = False,
+) -> JSON:
+    spec: JSON = {"containers": [{"name": "agent", "image": "registry.k8s.io/pause:3.9"}]}
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if affinity:
+        spec["affinity"] = affinity
+    if tolerations:
+        spec["tolerations"] = tolerations
+    meta: JSON = {"name": name}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
+
+
+def node(name: str, labels: dict[str, str] | None = None, taints: list[JSON] | None = None) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+        "spec": {"taints": taints or []},
+    }
