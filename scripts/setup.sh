@@ -13,6 +13,7 @@ PKGS=(
   runc crun                                     # peers for the side-by-side benchmarks
   podman conmon containerd                      # real callers
   uidmap iproute2 procps util-linux             # newuidmap, ip, ps, nsenter
+  dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
 )
 missing=()

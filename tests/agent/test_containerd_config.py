@@ -71,11 +71,10 @@ def test_plugin_id_per_version() -> None:
     assert containerd.runtime_keys(3, "lxcri")[1] == "io.containerd.cri.v1.runtime"
 
 
-@pytest.mark.parametrize("case", CASES)
+# an original with an lxcri entry of its own is not restored by removal: those cases are left out
+@pytest.mark.parametrize("case", [c for c in CASES if "stale-lxcri" not in c])
 def test_remove_restores_the_parsed_document(case: str) -> None:
     src = (GOLDEN / "containerd" / f"{case}.toml").read_text()
-    if "stale-lxcri" in case:
-        pytest.skip("the original has an lxcri entry of its own: removal is not a restore")
     edited = containerd.edit_text(src, S)
     assert tomllib.loads(containerd.remove_text(edited, S)) == tomllib.loads(src)
 

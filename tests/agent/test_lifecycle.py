@@ -88,11 +88,6 @@ def test_container_lifecycle_with_env_i(make_host: HostFactory, runtime_tree: Tr
     assert lxcri("state", cid).returncode != 0
 
 
-@pytest.mark.xfail(
-    reason="runtime 1b6b41d: a create with OCI hooks fails ('Script exited with status 127') from the venv "
-    "as from the tree; passes again once the runtime's hook path is fixed",
-    strict=False,
-)
 def test_hooks_run_through_the_frozen_tree(make_host: HostFactory, runtime_tree: Tree, tmp_path: Path) -> None:
     """The runtime runs hooks by re-executing itself as an interpreter (`-I -m ...`); frozen, the
     tree must play that part, and the hooks must not inherit the bundle's LD_LIBRARY_PATH."""

@@ -1,0 +1,129 @@
+"""The pure OCI -> liblxc translation, without root: the items liblxc will be given.
+
+This is also where the pure cgroup v2 host (which cannot run here) is covered: the
+device rules go to lxc.cgroup2.* keys there.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lxcri.errors import TranslateError
+from lxcri.lxcconf import Context, escape_fstab
+from lxcri.lxcconf.base import hooks
+from lxcri.lxcconf.cgroups import cgroup_path, devices, systemd_path
+from lxcri.lxcconf.mounts import container_path, masked_and_readonly, mounts
+from lxcri.lxcconf.namespaces import namespaces
+from lxcri.lxcconf.process import process
+
+
+def ctx(version: int = 1) -> Context:
+    return Context(container_id="c1", runtime_dir="/run/lxcri/c1", rootfs="/b/rootfs", init_path="/x/lxcri-init",
+                   hook_cmd="/x/lxcri --root /run/lxcri hook", sync_fd=5, fifo_fd=6, cgroup_path="/lxcri/c1",
+                   cgroup_version=version)
+
+
+def test_namespaces_created_joined_and_shared():
+    cfg = {"linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/var/run/netns/x"},
+                                    {"type": "uts"}]}, "hostname": "h"}
+    items = dict(namespaces(cfg, ctx()))
+    assert items["lxc.namespace.clone"] == "mnt pid uts"
+    assert items["lxc.namespace.share.net"] == "/var/run/netns/x"
+    assert items["lxc.uts.name"] == "h"
+    assert "lxc.net.0.type" not in items  # a joined netns gets no liblxc network
+
+
+def test_no_network_namespace_shares_the_hosts():
+    assert ("lxc.net.0.type", "none") in namespaces({"linux": {"namespaces": [{"type": "pid"}]}}, ctx())
+    assert ("lxc.net.0.type", "empty") in namespaces({"linux": {"namespaces": [{"type": "network"}]}}, ctx())
+
+
+@pytest.mark.parametrize("bad", [
+    {"linux": {"namespaces": [{"type": "bogus"}]}},
+    {"linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}},
+    {"linux": {"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}},
+    {"linux": {"namespaces": [{"type": "pid"}]}, "hostname": "h"},  # hostname without a uts namespace
+])
+def test_namespace_errors(bad):
+    with pytest.raises(TranslateError):
+        namespaces(bad, ctx())
+
+
+def test_mounts_bind_tmpfs_cgroup_devpts():
+    cfg = {"mounts": [
+        {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]},
+        {"destination": "/tmp x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts"},
+    ]}
+    items = mounts(cfg, ctx(), lambda p: "dir")
+    assert items[0] == ("lxc.mount.entry", "/srv/data data none rbind,ro,create=dir 0 0")
+    assert items[1] == ("lxc.mount.entry", "tmpfs tmp\\040x tmpfs size=1m,create=dir 0 0")
+    assert ("lxc.mount.auto", "cgroup:ro:force") in items
+    assert ("lxc.pty.max", "1024") in items
+
+
+def test_bind_of_missing_source_is_an_error():
+    with pytest.raises(TranslateError, match="does not exist"):
+        mounts({"mounts": [{"destination": "/d", "type": "bind", "source": "/nope"}]}, ctx(), lambda p: None)
+
+
+def test_destinations_never_leave_the_rootfs():
+    assert container_path("/../../etc/x", "d") == "/etc/x"
+    assert container_path("a/b", "d") == "/a/b"
+    with pytest.raises(Exception, match="newlines"):
+        container_path("/a\nlxc.rootfs.path = dir:/", "d")
+
+
+def test_masked_and_readonly_paths():
+    cfg = {"linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi", "/nope"], "readonlyPaths": ["/proc/sys"]}}
+    kinds = {"/proc/kcore": "file", "/proc/acpi": "dir", "/proc/sys": "dir"}
+    items = [v for _, v in masked_and_readonly(cfg, ctx(), kinds.get)]
+    assert items[0].startswith("/dev/null proc/kcore none bind")
+    assert items[1].startswith("tmpfs proc/acpi tmpfs ro,")
+    assert items[2].startswith("/run/lxcri/c1/rootfs/proc/sys proc/sys none bind,ro")
+    assert len(items) == 3  # a path the container lacks is skipped
+
+
+def test_process_items():
+    cfg = {"process": {"cwd": "/w", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 2**64 - 1}],
+                       "noNewPrivileges": True, "oomScoreAdj": 100},
+           "linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}
+    items = dict(process(cfg))
+    assert items == {"lxc.init.cwd": "/w", "lxc.prlimit.nofile": "10:unlimited", "lxc.no_new_privs": "1",
+                     "lxc.proc.oom_score_adj": "100", "lxc.sysctl.net.ipv4.ip_forward": "1"}
+    with pytest.raises(TranslateError, match="exceeds"):
+        process({"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]}})
+
+
+def test_devices_v1_and_v2_keys():
+    cfg = {"linux": {"resources": {"devices": [{"allow": False, "access": "rwm"},
+                                               {"allow": True, "type": "c", "major": 10, "minor": 229,
+                                                "access": "rw"}]}}}
+    v1 = devices(cfg, ctx(1))
+    assert v1[0] == ("lxc.cgroup.devices.deny", "a")
+    assert ("lxc.cgroup.devices.allow", "c 10:229 rw") in v1
+    assert ("lxc.cgroup.devices.allow", "c 1:3 rwm") in v1  # /dev/null always
+    v2 = devices(cfg, ctx(2))
+    assert all(k.startswith("lxc.cgroup2.devices.") for k, _ in v2)
+
+
+def test_cgroup_paths():
+    assert cgroup_path({}, "c1", False) == "/lxcri/c1"
+    assert cgroup_path({"linux": {"cgroupsPath": "/kubepods/pod1/c1"}}, "c1", False) == "/kubepods/pod1/c1"
+    assert cgroup_path({"linux": {"cgroupsPath": "rel/c1"}}, "c1", False) == "/rel/c1"
+    assert systemd_path("kubepods-burstable-pod1.slice:crio:abc") == (
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/crio-abc.scope")
+    assert cgroup_path({"linux": {"cgroupsPath": "system.slice:lxcri:x"}}, "x", False) == "/system.slice/lxcri-x.scope"
+    with pytest.raises(TranslateError):
+        cgroup_path({"linux": {"cgroupsPath": "/../.."}}, "c1", False)
+
+
+def test_hook_points_go_through_the_mount_hook():
+    assert hooks({"hooks": {"poststop": [{"path": "/x"}]}}, ctx()) == []
+    assert hooks({"hooks": {"prestart": [{"path": "/x"}]}}, ctx()) == [
+        ("lxc.hook.mount", "/x/lxcri --root /run/lxcri hook --sync-fd 5")]
+
+
+def test_escape_fstab():
+    assert escape_fstab("a b\tc\\d") == "a\\040b\\011c\\134d"
