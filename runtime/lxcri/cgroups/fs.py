@@ -88,10 +88,17 @@ class Cgroup:
 
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dirs  # key: "unified" or the v1 controller list; value: absolute dir
+        self._checked = False
+
+    def _check(self) -> None:
+        """Before anything that moves, kills or removes: never a root cgroup (it holds the host)."""
+        if self._checked:
+            return
         roots = {os.path.normpath(h.mountpoint) for h in hierarchies()}
-        for d in dirs.values():
+        for d in self.dirs.values():
             if os.path.normpath(d) in roots or ".." in d.split("/"):
                 raise CgroupError(f"refusing to manage {d}: it is a root cgroup, not a container's")
+        self._checked = True
 
     @classmethod
     def at(cls, path: str) -> Cgroup:
@@ -138,6 +145,7 @@ class Cgroup:
         return self.dirs.get("unified")
 
     def pids(self) -> list[int]:
+        self._check()
         d = self._main_dir()
         if not d:
             return []
@@ -169,6 +177,7 @@ class Cgroup:
             return False
 
     def freeze(self, on: bool, timeout: float = 10.0) -> None:
+        self._check()
         fz = self._freezer()
         if not fz:
             raise CgroupError("the host has no freezer cgroup: pause is not possible")
@@ -195,6 +204,7 @@ class Cgroup:
 
     def enter(self, pid: int, skip: tuple[str, ...] = ()) -> None:
         """Move pid into every directory of this cgroup, except hierarchies holding a skipped controller."""
+        self._check()
         for key, d in self.dirs.items():
             if any(s in key.split(",") for s in skip):
                 continue
@@ -205,6 +215,7 @@ class Cgroup:
 
     def remove(self, timeout: float = 5.0) -> list[str]:
         """rmdir every directory, children first; returns what could not be removed."""
+        self._check()
         left = []
         for d in self.dirs.values():
             if not os.path.isdir(d):
