@@ -68,6 +68,24 @@ def host_version() -> int:
     return 1
 
 
+def controllers() -> dict[str, int]:
+    """Where each controller lives here: 1 (a v1 hierarchy) or 2 (cgroup2). A v1 hierarchy wins."""
+    where: dict[str, int] = {}
+    for h in hierarchies():
+        if h.version == 2:
+            try:
+                with open(os.path.join(h.mountpoint, "cgroup.controllers")) as f:
+                    for c in f.read().split():
+                        where.setdefault(c, 2)
+            except OSError:
+                pass
+    for h in hierarchies():
+        if h.version == 1:
+            for c in h.controllers:
+                where[c] = 1
+    return where
+
+
 def monitor_cgroup(cid: str) -> str:
     """Where liblxc first puts a container's monitor (lxc.cgroup.dir.monitor)."""
     return f"/lxcri.monitor/{cid}"

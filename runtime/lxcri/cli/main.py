@@ -77,6 +77,19 @@ COMMANDS = {c.name: c for c in [
         Flag("--process-label", str, "", "accepted; SELinux is not supported on this host"),
         Flag("--apparmor", str, "", "accepted; AppArmor is not supported on this host"),
         HELP], ("id",), rest="cmd_args"),
+    Command("update", "change the cgroup limits of a running container", [
+        Flag("--resources,-r", str, "", "OCI linux.resources JSON file, or - for stdin"),
+        *[Flag("--" + f, str, "", h) for f, h in (
+            ("memory", "memory limit (e.g. 100M, -1 unlimited)"), ("memory-swap", "memory+swap limit"),
+            ("memory-reservation", "memory soft limit"), ("kernel-memory", "kernel memory limit (v1)"),
+            ("cpu-shares", "CPU shares"), ("cpu-quota", "CFS quota (us)"), ("cpu-period", "CFS period (us)"),
+            ("cpu-rt-period", "realtime period (us)"), ("cpu-rt-runtime", "realtime runtime (us)"),
+            ("cpuset-cpus", "CPUs to use"), ("cpuset-mems", "memory nodes to use"),
+            ("pids-limit", "maximum number of tasks"), ("blkio-weight", "block IO weight (10-1000)"))],
+        HELP], ("id",)),
+    Command("events", "print container stats and OOM events as JSON lines", [
+        Flag("--stats", help="print one stats object and exit"),
+        Flag("--interval", str, "5s", "time between stats (e.g. 5s, 500ms)"), HELP], ("id",)),
     Command("features", "print the OCI features document", [HELP]),
     Command("hook", "(internal) run the OCI hooks of a liblxc hook point",
             [Flag("--sync-fd", int, -1, "lxcri create's sync socket"), HELP], ("id", "section", "kind")),
@@ -247,6 +260,34 @@ def cmd_exec(a: Parsed, s: Settings) -> int:
         additional_gids=a.additional_gids, preserve_fds=a.preserve_fds, no_new_privs=a.no_new_privs))
 
 
+def cmd_update(a: Parsed, s: Settings) -> int:
+    from lxcri.container.update import from_flags, read_resources, update
+
+    flags = {k.replace("_", "-"): v for k, v in a.values.items() if isinstance(v, str) and v and k not in (
+        "id", "resources", "root", "log", "log_format", "libexec", "rootless", "criu")}
+    res = read_resources(a.resources) if a.resources else {}
+    for key, val in from_flags(flags).items():
+        res.setdefault(key, {}).update(val)
+    if not res:
+        raise UsageError("update: give --resources FILE|- or at least one limit flag")
+    update(s.root, a.id, res)
+    return 0
+
+
+def cmd_events(a: Parsed, s: Settings) -> int:
+    from lxcri.container.events import events
+
+    text = a.interval.strip()
+    try:
+        interval = float(text[:-2]) / 1000 if text.endswith("ms") else float(text.rstrip("s"))
+    except ValueError:
+        raise UsageError(f"--interval {text!r}: use e.g. 5s or 500ms") from None
+    if interval <= 0:
+        raise UsageError("--interval must be positive")
+    events(s.root, a.id, a.stats, interval)
+    return 0
+
+
 def cmd_hook(a: Parsed, s: Settings) -> int:
     from lxcri.libexec.hook import run_point
 
@@ -256,6 +297,8 @@ def cmd_hook(a: Parsed, s: Settings) -> int:
 RUN: dict[str, Callable[[Parsed, Settings], int]] = {
     "hook": cmd_hook,
     "exec": cmd_exec,
+    "update": cmd_update,
+    "events": cmd_events,
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
     "delete": cmd_delete, "list": cmd_list, "ps": cmd_ps, "pause": cmd_pause, "resume": cmd_resume,
     "features": cmd_features, "spec": cmd_spec,

@@ -32,6 +32,7 @@ import time
 
 from lxcri import jsonlite, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
+from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import monitor_cgroup
 from lxcri.container import hooks as oci_hooks
 from lxcri.container.rundir import Record, RunDir, check_id
@@ -103,6 +104,7 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items += namespaces.namespaces(cfg, ctx)
     items += cgroups.placement(ctx)
     items += cgroups.devices(cfg, ctx)
+    items += cgroups.resources(cfg, ctx)
     items += lxcprocess.process(cfg)
     items += mounts.mounts(cfg, ctx, _kind_of_host)
     items += mounts.masked_and_readonly(cfg, ctx, kind_of)
@@ -302,7 +304,7 @@ class Creation:
             init_path=s.helper("lxcri-init"),
             hook_cmd=_hook_command(s.root),
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
-            debug=s.debug,
+            debug=s.debug, controllers=cgroup_controllers(),
         )
         items = translate(bundle, ctx, s.systemd_cgroup)
         os.mkdir(ctx.rootfs_mount, 0o700)

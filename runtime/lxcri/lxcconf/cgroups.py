@@ -74,6 +74,19 @@ def cgroup_path(config: dict[str, Any], container_id: str, systemd: bool) -> str
     return norm
 
 
+def resources(config: dict[str, Any], ctx: Context) -> Items:
+    """linux.resources limits as liblxc items: lxc.cgroup.<v1 file> or lxc.cgroup2.<v2 file>."""
+    from lxcri.cgroups.resources import writes
+    from lxcri.errors import CgroupError
+
+    res = (config.get("linux") or {}).get("resources") or {}
+    try:
+        return [(f"lxc.cgroup.{f}" if v == 1 else f"lxc.cgroup2.{f}", val)
+                for _, v, f, val in writes(res, ctx.controllers)]
+    except CgroupError as e:
+        raise TranslateError(f"config.json: {e}") from None
+
+
 def placement(ctx: Context) -> Items:
     rel = ctx.cgroup_path.lstrip("/")
     return [

@@ -103,5 +103,6 @@ def masked_and_readonly(config: dict[str, Any], ctx: Context, kind_of: KindOf) -
         dest = container_path(p, f"linux.readonlyPaths[{i}]")
         if kind_of(dest) is None:
             continue
-        items.append(_entry(ctx.rootfs_mount + dest, dest, "none", ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]))
+        opts = ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]
+        items.append(_entry(ctx.rootfs_mount + dest, dest, "none", opts))
     return items

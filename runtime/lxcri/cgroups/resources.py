@@ -1,0 +1,187 @@
+"""OCI linux.resources -> cgroup file writes, for cgroup v1 and v2 (and hybrid hosts).
+
+One table serves both create (the writes become lxc.cgroup.* / lxc.cgroup2.* items
+that liblxc applies) and update (lxcri writes the files itself). Pure: the caller
+says where each controller lives on the host (1 = a v1 hierarchy, 2 = the unified
+one), which on a hybrid host differs per controller (hugetlb only in cgroup2 here).
+"""
+
+from __future__ import annotations
+
+from lxcri.errors import CgroupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+Write = tuple[str, int, str, str]  # controller, cgroup version, file, value
+MAX = "max"
+
+
+def _int(v: object, field: str, minimum: int | None = None) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise CgroupError(f"linux.resources.{field} must be an integer")
+    if minimum is not None and v < minimum:
+        raise CgroupError(f"linux.resources.{field} must be at least {minimum}")
+    return v
+
+
+def _dev(d: dict[str, Any], field: str) -> str:
+    return f"{_int(d.get('major'), field + '.major', 0)}:{_int(d.get('minor'), field + '.minor', 0)}"
+
+
+def shares_to_weight(shares: int) -> int:
+    """cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000), as runc and crun convert."""
+    if shares == 0:
+        return 100
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    """blkio.weight (10..1000) to io.weight (1..10000)."""
+    return 1 + ((weight - 10) * 9999) // 990
+
+
+def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
+    """The writes for `res`; `where[controller]` is 1 or 2; a missing controller is an error."""
+    out: list[Write] = []
+
+    def at(ctrl: str, field: str) -> int:
+        v = where.get(ctrl)
+        if v is None:
+            raise CgroupError(f"linux.resources.{field}: this host has no {ctrl} cgroup controller")
+        return v
+
+    mem = res.get("memory") or {}
+    if mem:
+        v = at("memory", "memory")
+        limit = mem.get("limit")
+        if limit is not None:
+            limit = _int(limit, "memory.limit")
+            out.append(("memory", v, "memory.limit_in_bytes" if v == 1 else "memory.max",
+                        str(limit) if limit >= 0 or v == 1 else MAX))
+        if mem.get("reservation") is not None:
+            r = _int(mem["reservation"], "memory.reservation")
+            out.append(("memory", v, "memory.soft_limit_in_bytes" if v == 1 else "memory.low",
+                        str(r) if r >= 0 or v == 1 else MAX))
+        if mem.get("swap") is not None:
+            swap = _int(mem["swap"], "memory.swap")
+            if v == 1:
+                out.append(("memory", 1, "memory.memsw.limit_in_bytes", str(swap)))
+            else:  # OCI swap is memory+swap; v2 limits swap alone
+                if swap < 0:
+                    out.append(("memory", 2, "memory.swap.max", MAX))
+                elif limit is None or limit < 0:
+                    raise CgroupError("linux.resources.memory.swap needs memory.limit on cgroup v2")
+                elif swap < limit:
+                    raise CgroupError("linux.resources.memory.swap must not be below memory.limit")
+                else:
+                    out.append(("memory", 2, "memory.swap.max", str(swap - limit)))
+        if mem.get("kernel") is not None:
+            if v == 2:
+                raise CgroupError("linux.resources.memory.kernel: cgroup v2 has no kernel memory limit")
+            out.append(("memory", 1, "memory.kmem.limit_in_bytes", str(_int(mem["kernel"], "memory.kernel"))))
+        if mem.get("swappiness") is not None:
+            sw = _int(mem["swappiness"], "memory.swappiness", 0)
+            if sw > 100:
+                raise CgroupError("linux.resources.memory.swappiness must be between 0 and 100")
+            if v == 2:
+                raise CgroupError("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness")
+            out.append(("memory", 1, "memory.swappiness", str(sw)))
+        if mem.get("disableOOMKiller"):
+            if v == 2:
+                raise CgroupError("linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer")
+            out.append(("memory", 1, "memory.oom_control", "1"))
+
+    cpu = res.get("cpu") or {}
+    if cpu:
+        if cpu.get("shares") is not None:
+            sh = _int(cpu["shares"], "cpu.shares", 0)
+            v = at("cpu", "cpu.shares")
+            weight = sh if v == 1 else shares_to_weight(sh)
+            out.append(("cpu", v, "cpu.shares" if v == 1 else "cpu.weight", str(weight)))
+        quota, period = cpu.get("quota"), cpu.get("period")
+        if quota is not None or period is not None:
+            v = at("cpu", "cpu.quota")
+            if v == 1:
+                if period is not None:
+                    out.append(("cpu", 1, "cpu.cfs_period_us", str(_int(period, "cpu.period", 1))))
+                if quota is not None:
+                    out.append(("cpu", 1, "cpu.cfs_quota_us", str(_int(quota, "cpu.quota"))))
+            else:
+                q = MAX if quota is None or _int(quota, "cpu.quota") < 0 else str(quota)
+                out.append(("cpu", 2, "cpu.max", f"{q} {_int(period, 'cpu.period', 1) if period else 100000}"))
+        for key, f1 in (("realtimePeriod", "cpu.rt_period_us"), ("realtimeRuntime", "cpu.rt_runtime_us")):
+            if cpu.get(key) is not None:
+                if at("cpu", f"cpu.{key}") == 2:
+                    raise CgroupError(f"linux.resources.cpu.{key}: cgroup v2 has no realtime budget")
+                out.append(("cpu", 1, f1, str(_int(cpu[key], f"cpu.{key}"))))
+        if cpu.get("idle") is not None:
+            out.append(("cpu", at("cpu", "cpu.idle"), "cpu.idle", str(_int(cpu["idle"], "cpu.idle", 0))))
+        for key in ("cpus", "mems"):
+            if cpu.get(key):
+                val = cpu[key]
+                if not isinstance(val, str) or not val.replace(",", "").replace("-", "").isdigit():
+                    raise CgroupError(f"linux.resources.cpu.{key} must be a list like 0-3,5")
+                out.append(("cpuset", at("cpuset", f"cpu.{key}"), f"cpuset.{key}", val))
+
+    pids = res.get("pids") or {}
+    if pids.get("limit") is not None:
+        lim = _int(pids["limit"], "pids.limit")
+        out.append(("pids", at("pids", "pids.limit"), "pids.max", str(lim) if lim > 0 else MAX))
+
+    blk = res.get("blockIO") or {}
+    if blk:
+        v = at("blkio" if "blkio" in where else "io", "blockIO")
+        ctrl = "blkio" if v == 1 else "io"
+        if blk.get("weight") is not None:
+            w = _int(blk["weight"], "blockIO.weight", 10)
+            out.append((ctrl, v, "blkio.weight" if v == 1 else "io.weight",
+                        str(w) if v == 1 else f"default {blkio_to_io_weight(w)}"))
+        if blk.get("leafWeight") is not None and v == 1:
+            out.append((ctrl, 1, "blkio.leaf_weight", str(_int(blk["leafWeight"], "blockIO.leafWeight", 10))))
+        for i, d in enumerate(blk.get("weightDevice") or []):
+            if d.get("weight") is not None:
+                w = _int(d["weight"], f"blockIO.weightDevice[{i}].weight", 10)
+                dev = _dev(d, f"blockIO.weightDevice[{i}]")
+                out.append((ctrl, v, "blkio.weight_device" if v == 1 else "io.weight",
+                            f"{dev} {w if v == 1 else blkio_to_io_weight(w)}"))
+        throttles = (("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
+                     ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
+                     ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
+                     ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops"))
+        for key, f1, k2 in throttles:
+            for i, d in enumerate(blk.get(key) or []):
+                rate = _int(d.get("rate"), f"blockIO.{key}[{i}].rate", 0)
+                dev = _dev(d, f"blockIO.{key}[{i}]")
+                out.append((ctrl, v, f1 if v == 1 else "io.max", f"{dev} {rate}" if v == 1 else f"{dev} {k2}={rate}"))
+
+    for i, h in enumerate(res.get("hugepageLimits") or []):
+        size = h.get("pageSize")
+        if not isinstance(size, str) or not size[:-2].isdigit() or size[-2:] not in ("KB", "MB", "GB"):
+            raise CgroupError(f"linux.resources.hugepageLimits[{i}].pageSize must look like 2MB")
+        v = at("hugetlb", "hugepageLimits")
+        lim = _int(h.get("limit"), f"hugepageLimits[{i}].limit", 0)
+        out.append(("hugetlb", v, f"hugetlb.{size}.limit_in_bytes" if v == 1 else f"hugetlb.{size}.max", str(lim)))
+
+    net = res.get("network") or {}
+    if net.get("classID") is not None:
+        out.append(("net_cls", at("net_cls", "network.classID"), "net_cls.classid",
+                    str(_int(net["classID"], "network.classID", 0))))
+    for i, p in enumerate(net.get("priorities") or []):
+        name = p.get("name")
+        if not isinstance(name, str) or not name or any(c.isspace() or c == "/" for c in name):
+            raise CgroupError(f"linux.resources.network.priorities[{i}].name must be an interface name")
+        out.append(("net_prio", at("net_prio", "network.priorities"), "net_prio.ifpriomap",
+                    f"{name} {_int(p.get('priority'), f'network.priorities[{i}].priority', 0)}"))
+
+    for key, val in (res.get("unified") or {}).items():
+        if not isinstance(key, str) or "/" in key or key.startswith(".") or "." not in key:
+            raise CgroupError(f"linux.resources.unified: {key!r} is not a cgroup v2 file name")
+        if not isinstance(val, str) or "\n" in val:
+            raise CgroupError(f"linux.resources.unified[{key}] must be a one-line string")
+        ctrl = key.split(".", 1)[0]
+        if where.get(ctrl, 2 if ctrl == "cgroup" else 0) != 2:
+            raise CgroupError(f"linux.resources.unified[{key}]: the {ctrl} controller is not on cgroup v2 here")
+        out.append((ctrl, 2, key, val))
+    return out

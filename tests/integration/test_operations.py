@@ -1,0 +1,162 @@
+"""exec, update, events and resource limits, seen from inside the container and on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from lxcri_testlib import LXCRI, leftovers, reap
+
+
+def running(lxcri, make_bundle, **changes):
+    b = make_bundle(["sleep", "100"], **changes)
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0
+    lxcri("start", cid, check=True)
+    return b, cid
+
+
+def cgroup_file(lxcri, cid, controller, name):
+    rec = json.loads((lxcri.root / cid / "state.json").read_text())
+    d = next(p for k, p in rec["cgroup_dirs"].items() if controller in k.split(","))
+    return Path(d, name).read_text().strip()
+
+
+def test_exec_joins_the_container(lxcri, make_bundle):
+    b, cid = running(lxcri, make_bundle)
+    r = lxcri("exec", cid, "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; id -u; exit 4")
+    assert r.returncode == 4
+    lines = r.stdout.splitlines()
+    assert lines[0] == b.config["hostname"]
+    assert lines[1].strip() == "sleep 100"  # the container's pid namespace: its pid 1
+    assert lines[2] == "0"
+
+
+def test_exec_flags_user_cwd_env(lxcri, make_bundle):
+    _, cid = running(lxcri, make_bundle)
+    r = lxcri("exec", "--user", "65534:65534", "--cwd", "/tmp", "-e", "FOO=bar", cid, "sh", "-c",
+              "id -u; id -g; pwd; echo $FOO; grep CapEff /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    uid, gid, cwd, foo, caps = r.stdout.splitlines()
+    assert (uid, gid, cwd, foo) == ("65534", "65534", "/tmp", "bar")
+    assert caps.split()[1] == "0000000000000000"  # a non-root user keeps no effective capabilities
+
+
+def test_exec_process_file_detach_and_pid_file(lxcri, make_bundle, tmp_path):
+    _, cid = running(lxcri, make_bundle)
+    proc = {"args": ["sh", "-c", "sleep 0.3; exit 9"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"],
+            "user": {"uid": 0, "gid": 0}}
+    pf = tmp_path / "process.json"
+    pf.write_text(json.dumps(proc))
+    pidf = tmp_path / "exec.pid"
+    r = lxcri("exec", "--process", str(pf), "--detach", "--pid-file", str(pidf), cid)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidf.read_text())
+    # the caller is a subreaper: the detached process comes back to it with its own status
+    status = reap(pid)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 9
+    ps = json.loads(lxcri("ps", "--format", "json", cid, check=True).stdout)
+    assert pid not in ps
+
+
+def test_exec_errors(lxcri, make_bundle):
+    _, cid = running(lxcri, make_bundle)
+    r = lxcri("exec", cid, "no-such-binary")
+    assert r.returncode == 1 and 'exec: "no-such-binary": executable file not found' in r.stderr
+    lxcri("kill", cid, "KILL", check=True)
+    lxcri.wait_status(cid, "stopped")
+    r = lxcri("exec", cid, "true")
+    assert r.returncode == 1 and "container not running" in r.stderr
+
+
+def test_exec_with_tty_over_console_socket(lxcri, make_bundle, tmp_path):
+    from test_console import read_all, receive_master
+
+    _, cid = running(lxcri, make_bundle)
+    sock = tmp_path / "exec-console.sock"
+    t, got = receive_master(sock)
+    p = subprocess.Popen([str(LXCRI), "--root", str(lxcri.root), "exec", "--tty", "--console-socket", str(sock),
+                          cid, "sh", "-c", "test -t 0 && echo EXEC-TTY; exit 2"])
+    t.join(10)
+    out = read_all(got["fd"], b"EXEC-TTY")
+    assert p.wait(timeout=30) == 2
+    assert b"EXEC-TTY" in out
+    os.close(got["fd"])
+
+
+def test_resources_at_create_and_update(lxcri, make_bundle):
+    b = make_bundle(["sleep", "100"])
+    b.config["linux"]["resources"] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+        "pids": {"limit": 50},
+    }
+    b.save()
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0, (b.path / "out.err").read_text()
+    lxcri("start", cid, check=True)
+    assert cgroup_file(lxcri, cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_file(lxcri, cid, "memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+    assert cgroup_file(lxcri, cid, "memory", "memory.swappiness") == "10"
+    assert cgroup_file(lxcri, cid, "cpu", "cpu.shares") == "512"
+    assert cgroup_file(lxcri, cid, "cpu", "cpu.cfs_quota_us") == "50000"
+    assert cgroup_file(lxcri, cid, "pids", "pids.max") == "50"
+    # runc's flags
+    assert lxcri("update", "--memory", "128M", "--pids-limit", "20", "--cpu-shares", "256", cid).returncode == 0
+    assert cgroup_file(lxcri, cid, "memory", "memory.limit_in_bytes") == str(128 << 20)
+    assert cgroup_file(lxcri, cid, "pids", "pids.max") == "20"
+    assert cgroup_file(lxcri, cid, "cpu", "cpu.shares") == "256"
+    # CRI-O's form: OCI resources JSON on stdin
+    r = lxcri("update", "--resources", "-", cid, input=json.dumps({"cpu": {"quota": 20000}, "pids": {"limit": -1}}))
+    assert r.returncode == 0, r.stderr
+    assert cgroup_file(lxcri, cid, "cpu", "cpu.cfs_quota_us") == "20000"
+    assert cgroup_file(lxcri, cid, "pids", "pids.max") == "max"
+
+
+def test_update_errors(lxcri, make_bundle):
+    _, cid = running(lxcri, make_bundle)
+    r = lxcri("update", cid)
+    assert r.returncode == 1 and "--resources" in r.stderr
+    r = lxcri("update", "--memory", "lots", cid)
+    assert r.returncode == 1 and "not a size" in r.stderr
+    r = lxcri("update", "-r", "-", cid, input="{broken")
+    assert r.returncode == 1 and "--resources -" in r.stderr
+
+
+def test_events_stats_and_oom(lxcri, make_bundle):
+    b = make_bundle(["sleep", "100"])
+    b.config["linux"]["resources"] = {"memory": {"limit": 16 << 20}}
+    b.save()
+    cid = lxcri.new_id()
+    lxcri.create(b, cid)
+    lxcri("start", cid, check=True)
+    st = json.loads(lxcri("events", "--stats", cid, check=True).stdout)
+    assert st["type"] == "stats" and st["id"] == cid
+    assert st["data"]["memory"]["usage"]["limit"] == 16 << 20
+    assert st["data"]["pids"]["current"] == 1  # sleep; the monitor is not counted
+    assert st["data"]["cpu"]["usage"]["total"] > 0
+    ev = subprocess.Popen([str(LXCRI), "--root", str(lxcri.root), "events", "--interval", "10s", cid],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        # a process that eats memory until the OOM killer takes it
+        lxcri("exec", cid, "sh", "-c", "x=a; while true; do x=$x$x; done")
+        deadline = time.time() + 20
+        seen = []
+        while time.time() < deadline:
+            line = ev.stdout.readline() if ev.stdout else ""
+            if not line:
+                break
+            seen.append(json.loads(line)["type"])
+            if "oom" in seen:
+                break
+        assert seen[0] == "stats" and "oom" in seen
+    finally:
+        ev.kill()
+        ev.wait()
+    lxcri("delete", "-f", cid, check=True)
+    assert leftovers(cid, lxcri.root) == []
