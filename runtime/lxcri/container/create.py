@@ -23,7 +23,6 @@ The processes, and why they are arranged so:
 from __future__ import annotations
 
 import _socket as socket
-import contextlib
 import fcntl
 import os
 import struct
@@ -208,8 +207,10 @@ def spawn(path: str, args: list[str], stdio: tuple[int | None, int | None, int |
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
-            with contextlib.suppress(OSError):
+            try:
                 os.set_inheritable(fd, False)
+            except OSError:
+                pass
     for fd in keep:
         os.set_inheritable(fd, True)
     actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio) if fd is not None]
@@ -262,8 +263,10 @@ class Creation:
             raise
         finally:
             for fd in self.fds:
-                with contextlib.suppress(OSError):
+                try:
                     os.close(fd)
+                except OSError:
+                    pass
 
     def _run(self) -> Record:
         s, opts = self.settings, self.opts
@@ -421,8 +424,10 @@ class Creation:
                 proc.kill(pid, proc.SIGKILL)
             mon.remove(timeout=1)
         if self.rd is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self.rd.remove()
+            except OSError:
+                pass
             self.rd.close()
 
 

@@ -11,7 +11,6 @@ it from --pid-file; without, lxcri waits and exits with the process's status.
 from __future__ import annotations
 
 import _socket as socket
-import contextlib
 import os
 
 from lxcri import proc
@@ -160,14 +159,18 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         except BaseException:
             if helper:
                 proc.kill(helper, proc.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
+                try:
                     os.waitpid(helper, 0)
+                except ChildProcessError:
+                    pass
             raise
         finally:
             parent.close()
             for fd in fds:
-                with contextlib.suppress(OSError):
+                try:
                     os.close(fd)
+                except OSError:
+                    pass
     # the lock is released: a long exec must not block state or delete
     if o.detach:
         os.waitpid(helper, 0)

@@ -9,7 +9,6 @@ caller supplies `kind_of`, which looks at the host source or inside the rootfs.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
 
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items, escape_fstab
@@ -18,9 +17,11 @@ from lxcri.oci.spec import check_text
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-KindOf = Callable[[str], str | None]  # path -> "dir" | "file" | None (missing)
+    KindOf = Callable[[str], str | None]  # path -> "dir" | "file" | None (missing)
+
 
 # OCI options that are not mount(2) flags liblxc understands, or are handled here
 _DROP = {"rbind", "bind", "tmpcopyup", "idmap", "ridmap", "copy-symlink", "src-nofollow", "dest-nofollow"}

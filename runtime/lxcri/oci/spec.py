@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from lxcri import jsonlite
 from lxcri.errors import SpecError
 
 TYPE_CHECKING = False
@@ -105,11 +106,14 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
         raw = f.read(MAX_CONFIG + 1)
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
     try:
-        import json  # the full parser here: its errors say where the JSON is broken
+        config = jsonlite.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError):
+        import json  # only now: the full parser's error says where the JSON is broken
 
-        config = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
+        try:
+            config = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
     _expect(isinstance(config.get("ociVersion"), str), "config.json: ociVersion is missing")
     root = config.get("root")
