@@ -31,7 +31,8 @@ def build_helpers() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     cc = os.environ.get("CC", "cc")
     # in-container init: static, no libc surprises inside foreign rootfs
-    subprocess.run([cc, *CFLAGS, "-static", "-o", str(OUT / "lxcri-init"), str(SRC / "init.c")], check=True)
+    subprocess.run([cc, *CFLAGS, "-static", "-o", str(OUT / "lxcri-init"), str(SRC / "init.c"), "-lseccomp"],
+                   check=True)
     subprocess.run(
         [cc, *CFLAGS, *_pkg_config("--cflags"), "-o", str(OUT / "lxcri-monitor"), str(SRC / "monitor.c"),
          *_pkg_config("--libs")],

@@ -6,13 +6,12 @@ are read at call time, so the document is truthful on every node.
 
 from __future__ import annotations
 
-import os
-
 from lxcri import OCI_VERSION, __version__
 from lxcri.cgroups.fs import hierarchies
 from lxcri.container.hooks import POINTS
 from lxcri.lxcconf.namespaces import NAMES
 from lxcri.oci.capabilities import NAMES as CAPS
+from lxcri.oci.seccomp import ACTIONS, ARCHES, FLAGS, OPERATORS
 
 TYPE_CHECKING = False
 
@@ -36,6 +35,14 @@ def _lsm(name: str) -> bool:
         return False
 
 
+def _seccomp_host() -> bool:
+    try:
+        with open("/proc/self/status") as f:
+            return "Seccomp:" in f.read()
+    except OSError:
+        return False
+
+
 def features() -> dict[str, Any]:
     hs = hierarchies()
     import _lxc
@@ -55,8 +62,14 @@ def features() -> dict[str, Any]:
                 "systemdUser": False,
                 "rdma": False,
             },
-            # seccomp profiles are not translated by this version: say so rather than ignore them
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": _seccomp_host(),
+                "actions": sorted(a for a in ACTIONS if a != "SCMP_ACT_NOTIFY"),
+                "operators": sorted(OPERATORS),
+                "archs": ARCHES,
+                "knownFlags": sorted(FLAGS),
+                "supportedFlags": sorted(FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
@@ -65,8 +78,6 @@ def features() -> dict[str, Any]:
         "annotations": {
             "org.linuxcontainers.lxcri.version": __version__,
             "org.linuxcontainers.lxc.version": _lxc.get_version(),
-            "org.linuxcontainers.lxcri.host.seccomp": str(os.path.exists("/proc/self/status")
-                                                          and "Seccomp:" in open("/proc/self/status").read()).lower(),
             "org.linuxcontainers.lxcri.host.apparmor": str(_lsm("apparmor")).lower(),
             "org.linuxcontainers.lxcri.host.selinux": str(_lsm("selinux")).lower(),
         },

@@ -22,7 +22,7 @@ def test_list_json_and_table(lxcri, make_bundle):
 
 
 def test_pause_resume(lxcri, make_bundle):
-    b = make_bundle(["sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.05; done"])
+    b = make_bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done"])
     cid = lxcri.new_id()
     lxcri.create(b, cid)
     lxcri("start", cid, check=True)

@@ -40,7 +40,7 @@ from lxcri.errors import LxcriError, SpecError, TranslateError
 from lxcri.libexec.protocol import Hook, InitSpec, encode
 from lxcri.lxcconf import base, cgroups, mounts, namespaces
 from lxcri.lxcconf import process as lxcprocess
-from lxcri.oci import capabilities
+from lxcri.oci import capabilities, seccomp
 from lxcri.oci.spec import Bundle, load_bundle
 from lxcri.settings import Settings
 
@@ -123,6 +123,7 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         umask=user.get("umask"), preserve_fds=preserve_fds,
         uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
         caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
+        no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
     )
 
 
@@ -274,7 +275,8 @@ class Creation:
         bundle = load_bundle(opts.bundle)
         cfg = bundle.config
         hook_spec = oci_hooks.check(cfg.get("hooks") or {})
-        for field, what in (("seccomp", "seccomp profile"), ("intelRdt", "Intel RDT settings")):
+        init_spec(cfg, {}, opts.preserve_fds)  # validate the process part (user, caps, seccomp) before any work
+        for field, what in (("intelRdt", "Intel RDT settings"),):
             if (cfg.get("linux") or {}).get(field):
                 # not yet translated (the features document says so); said in the log, where callers look
                 log.warning(f"linux.{field}: the {what} is not applied by this lxcri version", id=self.cid)

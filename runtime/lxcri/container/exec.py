@@ -21,7 +21,7 @@ from lxcri.container.status import status
 from lxcri.errors import LxcriError, SpecError, StateError
 from lxcri.libexec.protocol import InitSpec, encode
 from lxcri.lxcconf.process import RLIMITS, UNLIMITED
-from lxcri.oci import capabilities
+from lxcri.oci import capabilities, seccomp
 from lxcri.oci.spec import check_process
 from lxcri.settings import Settings
 
@@ -50,7 +50,18 @@ class ExecOptions:
         self.no_new_privs = no_new_privs
 
 
-def _process(bundle: str, o: ExecOptions) -> dict[str, Any]:
+def _container_config(bundle: str) -> dict[str, Any]:
+    import json
+
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SpecError(f"cannot read the container's config.json: {e}") from None
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _process(cfg: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
     """The process to run: --process FILE whole, or the container's own process with the flags applied."""
     import json
 
@@ -64,8 +75,7 @@ def _process(bundle: str, o: ExecOptions) -> dict[str, Any]:
         return p  # type: ignore[no-any-return]
     if not o.args:
         raise SpecError("exec: give a command, or --process FILE")
-    with open(os.path.join(bundle, "config.json")) as f:
-        base = json.load(f).get("process") or {}
+    base = cfg.get("process") or {}
     p = {k: v for k, v in base.items() if k not in ("args", "terminal", "consoleSize")}
     p["args"] = o.args
     p["terminal"] = o.tty
@@ -114,7 +124,8 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             raise StateError(f"cannot exec in container {cid}: it is paused")
         if st not in ("running", "created"):
             raise StateError(f"cannot exec in container {cid}: container not running")
-        p = _process(rec.bundle, o)
+        cfg = _container_config(rec.bundle)
+        p = _process(cfg, o)
         spec_state = "{}"
         lowest = 3 + o.preserve_fds
         user = p.get("user") or {}
@@ -124,6 +135,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             gids=list(user.get("additionalGids") or []), caps=capabilities.masks(p.get("capabilities")),
             state=spec_state, target_pid=rec.init_pid, detach=o.detach,
             no_new_privs=bool(p.get("noNewPrivileges")), cwd=p.get("cwd") or "/", rlimits=_rlimits(p),
+            seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),  # the container's own filter
         )
         stdio: tuple[int | None, int | None, int | None] = (None, None, None)
         fds: list[int] = []

@@ -26,7 +26,7 @@ class InitSpec:
                  preserve_fds: int = 0, uid: int = 0, gid: int = 0, gids: list[int] | None = None,
                  caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}",
                  target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
-                 rlimits: list[tuple[int, int, int]] | None = None) -> None:
+                 rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0") -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -44,6 +44,7 @@ class InitSpec:
         self.no_new_privs = no_new_privs
         self.cwd = cwd
         self.rlimits = rlimits or []  # (resource number, soft, hard)
+        self.seccomp = seccomp  # oci.seccomp.encode(): loaded by the helper right before exec
 
 
 def _s(v: str) -> bytes:
@@ -68,11 +69,13 @@ def encode(spec: InitSpec) -> bytes:
     for h in spec.hooks:
         out.append(struct.pack("<I", h.timeout) + _s(h.path) + _v(h.args) + _v(h.env))
     out.append(_s(spec.state))
+    # NO_NEW_PRIVS also tells the helper when it may load seccomp (see load_seccomp in init.c)
     out.append(struct.pack("<II", spec.target_pid, (EXEC_DETACH if spec.detach else 0)
                            | (EXEC_NO_NEW_PRIVS if spec.no_new_privs else 0)))
     out.append(_s(spec.cwd))
     out.append(struct.pack("<I", len(spec.rlimits)))
     for res, soft, hard in spec.rlimits:
         out.append(struct.pack("<IIIII", res, soft & 0xFFFFFFFF, soft >> 32, hard & 0xFFFFFFFF, hard >> 32))
+    out.append(spec.seccomp)
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <seccomp.h>
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -60,6 +61,23 @@ struct hook {
 	struct strv env;
 };
 
+struct sc_rule {
+	char *name;
+	uint32_t action;
+	uint32_t nargs;
+	struct scmp_arg_cmp *args;
+};
+
+struct sc_spec {
+	uint32_t present;
+	uint32_t def;
+	uint32_t flags;
+	uint32_t narches;
+	char **arches;
+	uint32_t nrules;
+	struct sc_rule *rules;
+};
+
 struct spec {
 	uint32_t flags;
 	uint32_t umask;
@@ -84,6 +102,7 @@ struct spec {
 		uint32_t resource;
 		struct rlimit lim;
 	} *rlimits;
+	struct sc_spec sc;
 };
 
 #define EXEC_DETACH 1u
@@ -158,6 +177,12 @@ static uint32_t get_u32(struct cur *c)
 	memcpy(&v, c->p, 4);
 	c->p += 4;
 	return v;
+}
+
+static uint64_t get_u64(struct cur *c)
+{
+	uint64_t lo = get_u32(c), hi = get_u32(c);
+	return lo | (hi << 32);
 }
 
 static char *get_str(struct cur *c)
@@ -244,6 +269,36 @@ static void read_spec(struct spec *s)
 		s->rlimits[i].lim.rlim_cur = lo | (hi << 32);
 		lo = get_u32(&c), hi = get_u32(&c);
 		s->rlimits[i].lim.rlim_max = lo | (hi << 32);
+	}
+	s->sc.present = get_u32(&c);
+	if (s->sc.present) {
+		s->sc.def = get_u32(&c);
+		s->sc.flags = get_u32(&c);
+		s->sc.narches = get_u32(&c);
+		if (s->sc.narches > 32)
+			die("seccomp: too many architectures");
+		s->sc.arches = calloc(s->sc.narches + 1, sizeof(char *));
+		for (uint32_t i = 0; i < s->sc.narches; i++)
+			s->sc.arches[i] = get_str(&c);
+		s->sc.nrules = get_u32(&c);
+		if (s->sc.nrules > 65536)
+			die("seccomp: too many rules");
+		s->sc.rules = calloc(s->sc.nrules + 1, sizeof(struct sc_rule));
+		for (uint32_t i = 0; i < s->sc.nrules; i++) {
+			struct sc_rule *r = &s->sc.rules[i];
+			r->name = get_str(&c);
+			r->action = get_u32(&c);
+			r->nargs = get_u32(&c);
+			if (r->nargs > 6)
+				die("seccomp: rule for %s has more than 6 arguments", r->name);
+			r->args = calloc(r->nargs + 1, sizeof(struct scmp_arg_cmp));
+			for (uint32_t j = 0; j < r->nargs; j++) {
+				r->args[j].arg = get_u32(&c);
+				r->args[j].op = (enum scmp_compare)get_u32(&c);
+				r->args[j].datum_a = get_u64(&c);
+				r->args[j].datum_b = get_u64(&c);
+			}
+		}
 	}
 	if (s->args.n == 0)
 		die("process.args is empty");
@@ -408,6 +463,63 @@ static void apply_user(const struct spec *s)
 				die("raise ambient capability %d: %s", cap, strerror(errno));
 }
 
+/* The OCI seccomp profile, loaded with libseccomp as the last step before exec
+ * (or before giving up privileges, when no_new_privs is off: loading a filter
+ * needs either). Syscalls this kernel does not know are skipped, as runc does. */
+static void load_seccomp(const struct sc_spec *sc)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (!sc->present)
+		return;
+	ctx = seccomp_init(sc->def);
+	if (!ctx)
+		die("seccomp: invalid default action");
+	/* no_new_privs is the process's own setting, not libseccomp's to impose */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	if ((sc->flags & 1) && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		die("seccomp: flag SECCOMP_FILTER_FLAG_TSYNC is not supported here");
+	if ((sc->flags & 2) && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) < 0)
+		die("seccomp: flag SECCOMP_FILTER_FLAG_LOG is not supported here");
+	if ((sc->flags & 4) && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1) < 0)
+		die("seccomp: flag SECCOMP_FILTER_FLAG_SPEC_ALLOW is not supported here");
+	for (uint32_t i = 0; i < sc->narches; i++) {
+		uint32_t arch = seccomp_arch_resolve_name(sc->arches[i]);
+		if (!arch)
+			die("seccomp: unknown architecture %s", sc->arches[i]);
+		r = seccomp_arch_add(ctx, arch);
+		if (r < 0 && r != -EEXIST)
+			die("seccomp: cannot add architecture %s: %s", sc->arches[i], strerror(-r));
+	}
+	for (uint32_t i = 0; i < sc->nrules; i++) {
+		const struct sc_rule *rule = &sc->rules[i];
+		int nr = seccomp_syscall_resolve_name(rule->name);
+		int repeated = 0;
+
+		if (nr == __NR_SCMP_ERROR || rule->action == sc->def)
+			continue;
+		for (uint32_t a = 0; a < rule->nargs; a++)
+			for (uint32_t b = a + 1; b < rule->nargs; b++)
+				if (rule->args[a].arg == rule->args[b].arg)
+					repeated = 1;
+		if (!repeated) {
+			r = seccomp_rule_add_array(ctx, rule->action, nr, rule->nargs, rule->args);
+		} else {
+			/* libseccomp takes one comparison per argument and rule: one rule each */
+			r = 0;
+			for (uint32_t a = 0; a < rule->nargs && r == 0; a++)
+				r = seccomp_rule_add_array(ctx, rule->action, nr, 1, &rule->args[a]);
+		}
+		if (r < 0)
+			die("seccomp: rule for %s: %s", rule->name, strerror(-r));
+	}
+	r = seccomp_load(ctx);
+	if (r < 0)
+		die("seccomp: cannot load the filter: %s", strerror(-r));
+	seccomp_release(ctx);
+}
+
 static void close_from(unsigned int lowest)
 {
 	if (syscall(SYS_close_range, lowest, ~0u, 0) == 0)
@@ -483,6 +595,8 @@ static int exec_main(void)
 		for (uint32_t i = 0; i < s.nrlimits; i++)
 			if (setrlimit((int)s.rlimits[i].resource, &s.rlimits[i].lim) < 0)
 				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
+		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
+			load_seccomp(&s.sc);
 		apply_user(&s);
 		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			die("no_new_privs: %s", strerror(errno));
@@ -494,6 +608,8 @@ static int exec_main(void)
 			umask((mode_t)s.umask);
 		reset_signals();
 		close_from(3 + s.preserve_fds);
+		if (s.exec_flags & EXEC_NO_NEW_PRIVS)
+			load_seccomp(&s.sc);
 		execve(exe, s.args.v, s.env.v);
 		dprintf(2, "lxcri exec: %s: %s\n", exe, strerror(errno));
 		_exit(127);
@@ -545,6 +661,9 @@ int main(int argc, char *argv[])
 	reply('H', NULL);
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
+	/* without no_new_privs, loading a filter needs privileges we are about to drop */
+	if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
+		load_seccomp(&s.sc);
 	/* as runc does: become the process's user before the wait, so that create
 	 * reports failures, and look the executable up with the user's rights */
 	apply_user(&s);
@@ -574,6 +693,8 @@ int main(int argc, char *argv[])
 	if (s.umask != NO_UMASK)
 		umask((mode_t)s.umask);
 	close_from(3 + s.preserve_fds);
+	if (s.exec_flags & EXEC_NO_NEW_PRIVS)
+		load_seccomp(&s.sc);
 	execve(exe, s.args.v, s.env.v);
 	dprintf(2, "lxcri-init: exec %s: %s\n", exe, strerror(errno));
 	return 127;

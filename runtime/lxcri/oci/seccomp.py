@@ -1,0 +1,98 @@
+"""linux.seccomp: validated and encoded for the init helper, which loads it with libseccomp.
+
+The filter is loaded by lxcri's static helper right before the user's process
+(runc does the same), not by liblxc: liblxc's profile format has no per-rule
+errno values, no SCMP_ACT_LOG or KILL_PROCESS, and no filter flags.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from lxcri.errors import SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# libseccomp's action values (seccomp.h); ERRNO and TRACE carry a 16-bit value
+ACTIONS = {
+    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
+    "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000, "SCMP_ACT_NOTIFY": 0x7FC00000,
+}
+OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
+             "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+ARCHES = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
+          "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64",
+          "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390",
+          "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64"]
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+EPERM = 1
+
+
+def _action(name: object, errno_ret: object, where: str, default_errno: int = EPERM) -> int:
+    if name not in ACTIONS:
+        raise SpecError(f"config.json: {where}: unknown seccomp action {name!r}")
+    if name == "SCMP_ACT_NOTIFY":
+        raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY is not supported by this lxcri version")
+    base = ACTIONS[str(name)]
+    if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        val = default_errno if errno_ret is None else errno_ret
+        if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= 0xFFFF:
+            raise SpecError(f"config.json: {where}: errnoRet must be between 0 and 65535")
+        return base | val
+    return base
+
+
+def _s(v: str) -> bytes:
+    b = v.encode()
+    return struct.pack("<I", len(b)) + b
+
+
+def encode(seccomp: dict[str, Any] | None) -> bytes:
+    """The helper's encoding: u32 present; default action; flags; arches; rules with their args."""
+    if not seccomp:
+        return struct.pack("<I", 0)
+    if not isinstance(seccomp, dict):
+        raise SpecError("config.json: linux.seccomp must be an object")
+    default_errno = seccomp.get("defaultErrnoRet", EPERM)
+    default = _action(seccomp.get("defaultAction"), default_errno, "linux.seccomp.defaultAction")
+    flags = 0
+    for f in seccomp.get("flags") or []:
+        if f not in FLAGS:
+            raise SpecError(f"config.json: linux.seccomp.flags: {f!r} is not supported here")
+        flags |= FLAGS[f]
+    if seccomp.get("listenerPath"):
+        raise SpecError("config.json: linux.seccomp.listenerPath: seccomp notify is not supported by this version")
+    arches = seccomp.get("architectures") or []
+    for a in arches:
+        if a not in ARCHES:
+            raise SpecError(f"config.json: linux.seccomp.architectures: unknown {a!r}")
+    out = [struct.pack("<III", 1, default, flags), struct.pack("<I", len(arches))]
+    out += [_s(a[len("SCMP_ARCH_"):].lower()) for a in arches]
+    rules: list[bytes] = []
+    for i, sc in enumerate(seccomp.get("syscalls") or []):
+        where = f"linux.seccomp.syscalls[{i}]"
+        names = sc.get("names") or ([sc["name"]] if sc.get("name") else [])
+        if not names or not all(isinstance(n, str) and n and n.isascii() for n in names):
+            raise SpecError(f"config.json: {where}.names must be a list of syscall names")
+        action = _action(sc.get("action"), sc.get("errnoRet"), where, default_errno)
+        args = sc.get("args") or []
+        enc_args = []
+        for j, a in enumerate(args):
+            idx, op = a.get("index"), a.get("op")
+            if not isinstance(idx, int) or not 0 <= idx <= 5:
+                raise SpecError(f"config.json: {where}.args[{j}].index must be 0..5")
+            if op not in OPERATORS:
+                raise SpecError(f"config.json: {where}.args[{j}].op {op!r} is unknown")
+            value, value2 = a.get("value", 0), a.get("valueTwo", 0)
+            for v in (value, value2):
+                if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
+                    raise SpecError(f"config.json: {where}.args[{j}] values must be unsigned 64-bit integers")
+            enc_args.append(struct.pack("<IIQQ", idx, OPERATORS[op], value, value2))
+        for n in names:
+            rules.append(_s(n) + struct.pack("<II", action, len(enc_args)) + b"".join(enc_args))
+    out.append(struct.pack("<I", len(rules)))
+    out += rules
+    return b"".join(out)
