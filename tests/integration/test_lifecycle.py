@@ -163,3 +163,4 @@ def test_concurrent_commands_are_serialised(lxcri, make_bundle):
         else:
             assert p.returncode == 0, err
     assert leftovers(cid, lxcri.root) == []
+

@@ -316,6 +316,8 @@ class Creation:
             debug=s.debug, controllers=cgroup_controllers(),
         )
         items = translate(bundle, ctx, s.systemd_cgroup)
+        # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one
+        items.append(("lxc.keyring.session", "0" if opts.no_new_keyring else "1"))
         os.mkdir(ctx.rootfs_mount, 0o700)
         self._write_lxc_config(items)
 
