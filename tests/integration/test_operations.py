@@ -160,3 +160,40 @@ def test_events_stats_and_oom(lxcri, make_bundle):
         ev.wait()
     lxcri("delete", "-f", cid, check=True)
     assert leftovers(cid, lxcri.root) == []
+
+
+def test_devices_domainname_personality(lxcri, make_bundle, tmp_path):
+    b = make_bundle(["sh", "-c", "ls -ln /dev/fuse /dev/my/loop; cat /proc/sys/kernel/domainname; uname -m"])
+    b.config["linux"]["devices"] = [
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 7, "gid": 8},
+        {"path": "/dev/my/loop", "type": "b", "major": 7, "minor": 0},
+    ]
+    b.config["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"},
+                                                  {"allow": True, "type": "c", "major": 10, "minor": 229,
+                                                   "access": "rwm"}]}
+    b.config["domainname"] = "example.test"
+    b.config["process"]["personality"] = {"domain": "LINUX32"}
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    r = lxcri.create(b, cid, pid_file=pidf)
+    assert r.returncode == 0, r.stderr
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0
+    out = (b.path / "out").read_text().splitlines()
+    fuse = next(ln for ln in out if ln.endswith("/dev/fuse"))
+    assert fuse.startswith("crw-r-----") and " 7 " in fuse and " 8 " in fuse and "10," in fuse
+    assert any(ln.startswith("brw-rw-rw-") and ln.endswith("/dev/my/loop") for ln in out)
+    assert "example.test" in out
+    assert out[-1] in ("i686", "i386")  # LINUX32
+
+
+def test_lsm_settings_are_refused_on_a_host_without_them(lxcri, make_bundle):
+    for field, value in (("apparmorProfile", "docker-default"), ("selinuxLabel", "system_u:system_r:x:s0")):
+        b = make_bundle(["true"])
+        b.config["process"][field] = value
+        b.save()
+        cid = lxcri.new_id()
+        r = lxcri.create(b, cid)
+        assert r.returncode == 1 and "this host has no" in r.stderr, r.stderr
+        assert leftovers(cid, lxcri.root) == []

@@ -41,7 +41,8 @@ from lxcri.libexec.protocol import Hook, InitSpec, encode
 from lxcri.lxcconf import base, cgroups, mounts, namespaces
 from lxcri.lxcconf import process as lxcprocess
 from lxcri.oci import capabilities, seccomp
-from lxcri.oci.spec import Bundle, load_bundle
+from lxcri.oci.devices import check_devices
+from lxcri.oci.spec import Bundle, check_lsm, check_text, load_bundle, personality
 from lxcri.settings import Settings
 
 TYPE_CHECKING = False
@@ -124,6 +125,7 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
         caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
+        domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
     )
 
 
@@ -276,6 +278,7 @@ class Creation:
         cfg = bundle.config
         hook_spec = oci_hooks.check(cfg.get("hooks") or {})
         init_spec(cfg, {}, opts.preserve_fds)  # validate the process part (user, caps, seccomp) before any work
+        check_lsm(cfg)
         for field, what in (("intelRdt", "Intel RDT settings"),):
             if (cfg.get("linux") or {}).get(field):
                 # not yet translated (the features document says so); said in the log, where callers look
@@ -294,7 +297,7 @@ class Creation:
         rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
                      oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
                      creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
-                     annotations=bundle.annotations, hooks=hook_spec)
+                     annotations=bundle.annotations, hooks=hook_spec, devices=check_devices(cfg))
         rd.save(rec)
 
         lowest = 3 + opts.preserve_fds

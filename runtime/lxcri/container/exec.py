@@ -22,7 +22,7 @@ from lxcri.errors import LxcriError, SpecError, StateError
 from lxcri.libexec.protocol import InitSpec, encode
 from lxcri.lxcconf.process import RLIMITS, UNLIMITED
 from lxcri.oci import capabilities, seccomp
-from lxcri.oci.spec import check_process
+from lxcri.oci.spec import check_process, personality
 from lxcri.settings import Settings
 
 TYPE_CHECKING = False
@@ -136,6 +136,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             state=spec_state, target_pid=rec.init_pid, detach=o.detach,
             no_new_privs=bool(p.get("noNewPrivileges")), cwd=p.get("cwd") or "/", rlimits=_rlimits(p),
             seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),  # the container's own filter
+            personality=personality(p),
         )
         stdio: tuple[int | None, int | None, int | None] = (None, None, None)
         fds: list[int] = []

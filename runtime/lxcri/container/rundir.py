@@ -44,7 +44,8 @@ class Record:
                  creator_pid: int = 0, creator_start: int = 0, monitor_pid: int = 0, monitor_start: int = 0,
                  init_pid: int = 0, init_start: int = 0, cgroup_path: str = "",
                  cgroup_dirs: dict[str, str] | None = None, monitor_cgroup_dirs: dict[str, str] | None = None,
-                 annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None) -> None:
+                 annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None,
+                 devices: list[dict[str, Any]] | None = None) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -61,6 +62,7 @@ class Record:
         self.monitor_cgroup_dirs = monitor_cgroup_dirs or {}
         self.annotations = annotations or {}
         self.hooks = hooks or {}
+        self.devices = devices or []  # linux.devices, made by the mount hook
 
 
 class RunDir:

@@ -17,6 +17,7 @@ from lxcri.container import hooks
 from lxcri.container.rundir import Record, RunDir
 from lxcri.container.status import oci_state
 from lxcri.errors import LxcriError
+from lxcri.oci.devices import make_devices
 
 
 def parent_pid(pid: int) -> int:
@@ -51,6 +52,13 @@ def run_point(root: str, cid: str, kind: str, sync_fd: int) -> int:
     rd = RunDir(root, cid)  # not locked: create holds the lock while liblxc runs us
     with open(rd.file("state.json")) as f:
         rec = Record(**jsonlite.loads(f.read()))
+    if rec.devices:
+        try:
+            make_devices(os.environ.get("LXC_ROOTFS_MOUNT", ""), rec.devices)
+        except LxcriError as e:
+            rd.write_atomic("hook-error", str(e).encode())
+            print(f"lxcri: {e}", file=sys.stderr)
+            return 1
     if rec.hooks.get("prestart") or rec.hooks.get("createRuntime"):
         try:
             _frame(sync_fd, b"M")  # create learns our pid from the socket's credentials

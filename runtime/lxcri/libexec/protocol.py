@@ -26,7 +26,8 @@ class InitSpec:
                  preserve_fds: int = 0, uid: int = 0, gid: int = 0, gids: list[int] | None = None,
                  caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}",
                  target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
-                 rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0") -> None:
+                 rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0",
+                 domainname: str = "", personality: int | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -45,6 +46,8 @@ class InitSpec:
         self.cwd = cwd
         self.rlimits = rlimits or []  # (resource number, soft, hard)
         self.seccomp = seccomp  # oci.seccomp.encode(): loaded by the helper right before exec
+        self.domainname = domainname  # set by the helper (liblxc has no item for it)
+        self.personality = personality  # personality(2) domain, None: leave it
 
 
 def _s(v: str) -> bytes:
@@ -77,5 +80,7 @@ def encode(spec: InitSpec) -> bytes:
     for res, soft, hard in spec.rlimits:
         out.append(struct.pack("<IIIII", res, soft & 0xFFFFFFFF, soft >> 32, hard & 0xFFFFFFFF, hard >> 32))
     out.append(spec.seccomp)
+    out.append(_s(spec.domainname))
+    out.append(struct.pack("<I", NO_UMASK if spec.personality is None else spec.personality))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

@@ -53,6 +53,7 @@ def hooks(config: dict[str, Any], ctx: Context) -> Items:
     startContainer is run by the init helper, poststart by start, poststop by delete.
     """
     h = config.get("hooks") or {}
-    if h.get("prestart") or h.get("createRuntime") or h.get("createContainer"):
+    devices = (config.get("linux") or {}).get("devices")
+    if h.get("prestart") or h.get("createRuntime") or h.get("createContainer") or devices:
         return [("lxc.hook.mount", f"{ctx.hook_cmd} --sync-fd {ctx.sync_fd}")]
     return []

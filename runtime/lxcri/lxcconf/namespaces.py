@@ -65,6 +65,8 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     elif "network" not in seen:
         # no network namespace requested: the container shares the host's
         items.append(("lxc.net.0.type", "none"))
+    if config.get("domainname") and "uts" not in clone:
+        raise TranslateError("config.json: domainname is set but the container has no new uts namespace")
     hostname = config.get("hostname")
     if hostname:
         if "uts" not in clone:

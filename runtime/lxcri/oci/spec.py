@@ -92,6 +92,43 @@ def check_process(process: Any, where: str = "process") -> None:
     _expect(isinstance(process.get("terminal", False), bool), f"{where}.terminal must be a boolean")
 
 
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def personality(process: dict[str, Any]) -> int | None:
+    """process.personality as a personality(2) value (flags are not supported by any runtime today)."""
+    p = process.get("personality")
+    if p is None:
+        return None
+    _expect(isinstance(p, dict) and p.get("domain") in PERSONALITIES,
+            "config.json: process.personality.domain must be LINUX or LINUX32")
+    _expect(not p.get("flags"), "config.json: process.personality.flags are not supported")
+    return PERSONALITIES[p["domain"]]
+
+
+def lsm_enabled(name: str) -> bool:
+    try:
+        with open("/sys/kernel/security/lsm") as f:
+            return name in f.read().strip().split(",")
+    except OSError:
+        return False
+
+
+def check_lsm(config: dict[str, Any]) -> None:
+    """AppArmor and SELinux settings: this version applies neither, so they must not be asked for
+    silently; on a host without the LSM the answer names the host's lack."""
+    process = config.get("process") or {}
+    linux = config.get("linux") or {}
+    for value, lsm, field in ((process.get("apparmorProfile"), "apparmor", "process.apparmorProfile"),
+                              (process.get("selinuxLabel"), "selinux", "process.selinuxLabel"),
+                              (linux.get("mountLabel"), "selinux", "linux.mountLabel")):
+        if value:
+            name = "AppArmor" if lsm == "apparmor" else "SELinux"
+            if not lsm_enabled(lsm):
+                raise SpecError(f"config.json: {field} {value!r}: this host has no {name}")
+            raise SpecError(f"config.json: {field}: {name} profiles are not applied by this lxcri version")
+
+
 def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
     path = os.path.abspath(bundle_dir)
     _expect(os.path.isdir(path), f"bundle {path}: not a directory")

@@ -35,6 +35,7 @@
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -103,7 +104,11 @@ struct spec {
 		struct rlimit lim;
 	} *rlimits;
 	struct sc_spec sc;
+	char *domainname;
+	uint32_t personality;
 };
+
+#define NO_PERSONALITY 0xffffffffu
 
 #define EXEC_DETACH 1u
 #define EXEC_NO_NEW_PRIVS 2u
@@ -300,6 +305,8 @@ static void read_spec(struct spec *s)
 			}
 		}
 	}
+	s->domainname = get_str(&c);
+	s->personality = get_u32(&c);
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -595,6 +602,8 @@ static int exec_main(void)
 		for (uint32_t i = 0; i < s.nrlimits; i++)
 			if (setrlimit((int)s.rlimits[i].resource, &s.rlimits[i].lim) < 0)
 				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
+		if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
+			die("personality: %s", strerror(errno));
 		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
 			load_seccomp(&s.sc);
 		apply_user(&s);
@@ -661,6 +670,11 @@ int main(int argc, char *argv[])
 	reply('H', NULL);
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
+	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
+	if (s.domainname[0] && setdomainname(s.domainname, strlen(s.domainname)) < 0)
+		die("setdomainname %s: %s", s.domainname, strerror(errno));
+	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
+		die("personality: %s", strerror(errno));
 	/* without no_new_privs, loading a filter needs privileges we are about to drop */
 	if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
 		load_seccomp(&s.sc);
