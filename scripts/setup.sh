@@ -12,7 +12,8 @@ PKGS=(
   busybox-static                                # test and demo rootfs
   runc crun                                     # peers for the side-by-side benchmarks
   podman conmon containerd                      # real callers
-  uidmap iproute2 procps util-linux             # newuidmap, ip, ps, nsenter
+  iproute2 procps util-linux                    # ip, ps, nsenter (no uidmap: with newuidmap present, liblxc
+                                                # maps user namespaces through /etc/subuid even for root)
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
 )

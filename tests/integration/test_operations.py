@@ -197,3 +197,51 @@ def test_lsm_settings_are_refused_on_a_host_without_them(lxcri, make_bundle):
         r = lxcri.create(b, cid)
         assert r.returncode == 1 and "this host has no" in r.stderr, r.stderr
         assert leftovers(cid, lxcri.root) == []
+
+
+def test_user_namespace_mappings(make_bundle, tmp_path):
+    # the container's root must be able to traverse to the runtime dir: pytest's tmp dirs are 0700
+    import shutil
+    import uuid
+
+    from lxcri_testlib import Runtime
+
+    lxcri = Runtime(Path(f"/run/lxcri-test-{uuid.uuid4().hex[:8]}"))
+    try:
+        _userns(lxcri, make_bundle, tmp_path)
+    finally:
+        for cid in lxcri.ids:
+            lxcri("delete", "--force", cid)
+        shutil.rmtree(lxcri.root, ignore_errors=True)
+
+
+def _userns(lxcri, make_bundle, tmp_path):
+    # and to the bundle: let it traverse (not list) pytest's directories above the bundle
+    for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
+        d.chmod(0o711)
+    b = make_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/owned"])
+    subprocess.run(["chown", "-R", "100000:100000", str(b.path / "rootfs")], check=True)
+    b.config["linux"]["namespaces"].append({"type": "user"})
+    b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    r = lxcri.create(b, cid, pid_file=pidf)
+    assert r.returncode == 0, r.stderr
+    st = lxcri.state(cid)
+    assert os.readlink(f"/proc/{st['pid']}/ns/user") != os.readlink("/proc/self/ns/user")
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0
+    out = (b.path / "out").read_text().split()
+    assert out[0] == "0" and out[1:4] == ["0", "100000", "65536"] and out[4:7] == ["0", "100000", "65536"]
+    assert (b.path / "rootfs" / "tmp" / "owned").stat().st_uid == 100000  # root inside is 100000 outside
+
+
+def test_mappings_without_user_namespace_are_refused(lxcri, make_bundle):
+    b = make_bundle(["true"])
+    b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1}]
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 1 and "needs a new user namespace" in r.stderr

@@ -321,7 +321,7 @@ class Creation:
         items = translate(bundle, ctx, s.systemd_cgroup)
         # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one
         items.append(("lxc.keyring.session", "0" if opts.no_new_keyring else "1"))
-        os.mkdir(ctx.rootfs_mount, 0o700)
+        os.mkdir(ctx.rootfs_mount, 0o711)
         self._write_lxc_config(items)
 
         stdio: tuple[int | None, int | None, int | None] = (None, None, None)

@@ -79,9 +79,11 @@ class RunDir:
     def make(cls, root: str, cid: str) -> RunDir:
         """Create the dir; fails if the container exists."""
         rd = cls(root, cid)
-        os.makedirs(root, mode=0o700, exist_ok=True)
+        # 0711: a user-namespaced container's root must traverse to its rootfs mount point;
+        # nothing here is listable, and every file is 0600 (or liblxc's own, not secret)
+        os.makedirs(root, mode=0o711, exist_ok=True)
         try:
-            os.mkdir(rd.path, 0o700)
+            os.mkdir(rd.path, 0o711)
         except FileExistsError:
             raise StateError(f"container {cid} already exists") from None
         rd._lock()

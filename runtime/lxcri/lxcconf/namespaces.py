@@ -29,6 +29,24 @@ NAMES = {
 }
 
 
+def idmaps(config: dict[str, Any], new_userns: bool) -> Items:
+    """uidMappings/gidMappings -> lxc.idmap; they belong with a new user namespace."""
+    linux = config.get("linux") or {}
+    items: Items = []
+    for key, kind in (("uidMappings", "u"), ("gidMappings", "g")):
+        maps = linux.get(key) or []
+        if maps and not new_userns:
+            raise TranslateError(f"config.json: linux.{key} needs a new user namespace")
+        for i, m in enumerate(maps):
+            vals = [m.get(k) if isinstance(m, dict) else None for k in ("containerID", "hostID", "size")]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals) or vals[2] == 0:
+                raise TranslateError(f"config.json: linux.{key}[{i}] needs containerID, hostID and a size > 0")
+            items.append(("lxc.idmap", f"{kind} {vals[0]} {vals[1]} {vals[2]}"))
+    if new_userns and not (linux.get("uidMappings") and linux.get("gidMappings")):
+        raise TranslateError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
+    return items
+
+
 def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     linux = config.get("linux") or {}
     spec = linux.get("namespaces") or []
@@ -65,6 +83,7 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     elif "network" not in seen:
         # no network namespace requested: the container shares the host's
         items.append(("lxc.net.0.type", "none"))
+    items += idmaps(config, "user" in clone)
     if config.get("domainname") and "uts" not in clone:
         raise TranslateError("config.json: domainname is set but the container has no new uts namespace")
     hostname = config.get("hostname")
