@@ -217,6 +217,10 @@ class Cgroup:
                 if time.monotonic() > end:
                     raise CgroupError(f"cgroup {d} did not {'freeze' if on else 'thaw'}")
                 time.sleep(0.001)
+        except FileNotFoundError:
+            if on:
+                raise CgroupError(f"cgroup {d} is gone: the container has stopped") from None
+            # thawing let a killed container die, and liblxc removed its cgroup: thawed indeed
         except OSError as e:
             raise CgroupError(f"cgroup {d}: {e.strerror}") from e
 
