@@ -81,6 +81,12 @@ def cycle(rt: list[str], b: Path, cid: str) -> dict[str, float]:
     return {"create": t1 - t0, "start": t2 - t1, "until stopped": t3 - t2, "delete": t4 - t3, "total": t4 - t0}
 
 
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - t
+
+
 def pss_kib(pid: int) -> tuple[int, int]:
     rss = pss = 0
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -123,9 +129,7 @@ def main() -> int:
         for i in range(a.cycles):
             for name, rt in runtimes.items():
                 results[name].append(cycle(rt, b_true, f"bench-{name}-{i}"))
-        wrapper = statistics.median(
-            [(lambda t: (run(CRUN_NS[:-1] + ["true"]), time.perf_counter() - t)[1])(time.perf_counter())
-             for _ in range(20)])
+        wrapper = statistics.median(timed([*CRUN_NS[:-1], "true"]) for _ in range(20))
         print(f"lifecycle of a busybox /bin/true container, median of {a.cycles} cycles (ms):")
         phases = ["create", "start", "until stopped", "delete", "total"]
         print(f"{'':14}" + "".join(f"{p:>15}" for p in phases))
