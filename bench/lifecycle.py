@@ -124,7 +124,7 @@ def main() -> int:
             for name, rt in runtimes.items():
                 results[name].append(cycle(rt, b_true, f"bench-{name}-{i}"))
         wrapper = statistics.median(
-            [(lambda t: (run(CRUN_NS[:-1] + ["true"]), time.perf_counter() - t)[1])(time.perf_counter())
+            [(lambda t: (run([*CRUN_NS[:-1], "true"]), time.perf_counter() - t)[1])(time.perf_counter())
              for _ in range(20)])
         print(f"lifecycle of a busybox /bin/true container, median of {a.cycles} cycles (ms):")
         phases = ["create", "start", "until stopped", "delete", "total"]
