@@ -48,6 +48,16 @@ def run(cmd: list[str], timeout: float = 120, **kw: Any) -> subprocess.Completed
     return subprocess.run(cmd, text=True, timeout=timeout, check=False, **kw)
 
 
+def remove_tree(*paths: Path) -> None:
+    """rm -rf, but never through a mount point that is still there (a leftover rootfs)."""
+    mounts = [ln.split()[4] for ln in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for path in paths:
+        busy = [m for m in mounts if m == str(path) or m.startswith(f"{path}/")]
+        if busy:
+            raise RuntimeError(f"not removing {path}: still mounted there: {busy}")
+        run(["rm", "-rf", str(path)])
+
+
 class Podman:
     """podman with private --root/--runroot storage and a containers.conf that names lxcri
     `lxcri` (listed in runtime_supports_json, so conmon passes --log-format=json --log)."""
@@ -79,7 +89,7 @@ runc = ["/usr/bin/runc"]
         self("rm", "--all", "--force", "--time", "0")
         self("rmi", "--all", "--force")
         run(["umount", "-R", str(self.work / "storage" / "overlay")])
-        run(["rm", "-rf", str(self.work / "storage"), str(self.work / "run")])
+        remove_tree(self.work / "storage", self.work / "run")
 
 
 class Containerd:
@@ -162,7 +172,7 @@ state = "{work}/state"
                 self.proc.wait(timeout=30)
         self.proc = None
         run(["umount", "-R", str(self.work / "root")])
-        run(["rm", "-rf", str(self.work / "root"), str(self.work / "state")])
+        remove_tree(self.work / "root", self.work / "state")
         if self.shim_root.is_dir() and not any(self.shim_root.iterdir()):
             self.shim_root.rmdir()
 

@@ -133,6 +133,41 @@ def test_terminal_is_the_containers_pts(podman, cidfiles, runtime, how):
     assert tty.rsplit("/", 1)[1] in pts, r.stdout
 
 
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_top_shows_the_containers_processes(podman, cidfiles, runtime):
+    """`podman top` joins the pid namespace of the pid conmon got from --pid-file."""
+    name = unique("e2e")
+    assert prun(podman, cidfiles, "-d", "--name", name, IMAGE, "sleep", "100", runtime=runtime).returncode == 0
+    try:
+        pid = inspect(podman, name, "{{.State.Pid}}")
+        r = podman("top", name, "pid", "args", runtime=runtime)
+        assert r.returncode == 0, r.stderr
+        rows = [ln.strip().split(None, 1) for ln in r.stdout.splitlines()[1:]]
+        assert rows == [["1", "sleep 100"]], f"State.Pid {pid} ({Path(f'/proc/{pid}/comm').read_text().strip()}):" \
+                                              f" {r.stdout[:300]}"
+    finally:
+        podman("rm", "-f", "-t", "0", name, runtime=runtime)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_read_only_rootfs(podman, cidfiles, runtime):
+    """--read-only: / is read-only, podman's tmpfs on /tmp, /var/tmp, /run are writable (made if missing)."""
+    r = prun(podman, cidfiles, "--rm", "--read-only", IMAGE, "sh", "-c",
+             "touch /x 2>/dev/null && echo root-writable; touch /var/tmp/y /tmp/y /run/y && echo tmpfs-ok",
+             runtime=runtime)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "tmpfs-ok\n"
+
+
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_memory_limit_visible_in_container(podman, cidfiles, runtime):
+    """--memory: the container sees its own limit at /sys/fs/cgroup/memory (cgroup v1 host), as the JVM and
+    Go's automaxprocs look for it."""
+    r = prun(podman, cidfiles, "--rm", "--memory", "64m", IMAGE, "cat",
+             "/sys/fs/cgroup/memory/memory.limit_in_bytes", runtime=runtime)
+    assert (r.returncode, r.stdout) == (0, "67108864\n"), r.stderr
+
+
 def test_pause_and_unpause(podman, cidfiles):
     name = started(podman, cidfiles, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done")
 
