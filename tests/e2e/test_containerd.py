@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import json
+import selectors
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from callers import IMAGE, LXCRI, Containerd, lxcri_leftovers, unique
 
 MADE: list[str] = []
@@ -31,6 +34,22 @@ def ctr_run_background(c: Containerd, cid: str, *cmd: str) -> subprocess.Popen[s
     return subprocess.Popen(c.ctr_cmd("run", "--rm", "--runc-binary", str(LXCRI), IMAGE, cid, *cmd),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+
+
+def read_line(p: subprocess.Popen[str], timeout: float = 30) -> str:
+    """The next line the container prints, or "" if none comes in time (a test must not hang)."""
+    assert p.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(p.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return p.stdout.readline()
+
+
+def in_a_terminal(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """cmd with a pty as its terminal (`ctr -t` needs one): script(1) from util-linux; its exit status is cmd's."""
+    return subprocess.run(["script", "--quiet", "--return", "--command", shlex.join(cmd), "/dev/null"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
 
 
 def wait_status(c: Containerd, cid: str, want: str, timeout: float = 20) -> str:
@@ -84,8 +103,7 @@ def test_sigterm_with_a_trap(containerd):
     p = ctr_run_background(containerd, cid, "sh", "-c",
                            "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done")
     try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "ready\n"
+        assert read_line(p) == "ready\n"
         r = containerd.ctr("task", "kill", cid)  # SIGTERM by default
         assert r.returncode == 0, r.stderr
         out, err = p.communicate(timeout=30)
@@ -101,8 +119,7 @@ def test_sigkill_is_137(containerd):
     cid = new_id()
     p = ctr_run_background(containerd, cid, "sh", "-c", "echo ready; exec sleep 100")
     try:
-        assert p.stdout is not None
-        assert p.stdout.readline() == "ready\n"
+        assert read_line(p) == "ready\n"
         r = containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
         assert r.returncode == 0, r.stderr
         p.communicate(timeout=30)
@@ -124,6 +141,35 @@ def test_task_exec(containerd):
                        "sh", "-c", "echo $(id -u) $(pwd)")
     assert (r.returncode, r.stdout) == (0, "65534 /tmp\n"), r.stderr
     remove(containerd, cid)
+
+
+def test_run_with_tty(containerd):
+    """`ctr run -t`: the shim passes --console-socket; the process runs on a terminal, exit status passes."""
+    r = in_a_terminal(containerd.ctr_cmd("run", "--rm", "-t", "--runc-binary", str(LXCRI), IMAGE, new_id(),
+                                         "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; exit 3"))
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "is-a-tty" in r.stdout.replace("^@", "").splitlines()
+
+
+def test_task_exec_with_tty(containerd):
+    cid = new_id()
+    assert ctr_run(containerd, cid, "sleep", "100", detach=True).returncode == 0
+    r = in_a_terminal(containerd.ctr_cmd("task", "exec", "-t", "--exec-id", unique("x"), cid,
+                                         "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; exit 4"))
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "is-a-tty" in r.stdout.replace("^@", "").splitlines()
+    remove(containerd, cid)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_terminal_is_the_containers_pts(containerd, runtime):
+    """`tty` names the terminal, a pty of the container's own /dev/pts (runc: /dev/pts/0)."""
+    binary = "/usr/bin/runc" if runtime == "runc" else str(LXCRI)
+    r = in_a_terminal(containerd.ctr_cmd("run", "--rm", "-t", "--runc-binary", binary, IMAGE, new_id(),
+                                         "sh", "-c", "tty; ls /dev/pts"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    tty, *pts = r.stdout.replace("^@", "").split()  # a NUL on the terminal comes back as ^@
+    assert tty.startswith("/dev/pts/") and tty.rsplit("/", 1)[1] in pts, r.stdout
 
 
 def test_task_ps_lists_the_containers_processes(containerd):
