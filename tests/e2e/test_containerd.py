@@ -172,6 +172,26 @@ def test_terminal_is_the_containers_pts(containerd, runtime):
     assert tty.startswith("/dev/pts/") and tty.rsplit("/", 1)[1] in pts, r.stdout
 
 
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_join_namespaces_by_task_pid(containerd, runtime):
+    """containerd's CRI puts a pod's containers in /proc/<sandbox task pid>/ns/{ipc,uts,pid}: the task pid
+    must be in the sandbox's namespaces. Here with `ctr run --with-ns`: the sandbox's processes, not the host's."""
+    binary = "/usr/bin/runc" if runtime == "runc" else str(LXCRI)
+    sandbox = new_id()
+    assert containerd.ctr("run", "-d", "--runc-binary", binary, IMAGE, sandbox, "sleep", "100").returncode == 0
+    try:
+        assert wait_status(containerd, sandbox, "RUNNING") == "RUNNING"
+        pid = containerd.tasks()[sandbox][0]
+        r = containerd.ctr("run", "--rm", "--runc-binary", binary, "--with-ns", f"pid:/proc/{pid}/ns/pid",
+                           "--with-ns", f"ipc:/proc/{pid}/ns/ipc", IMAGE, new_id(), "ps", "-o", "pid,args")
+        assert r.returncode == 0, r.stderr
+        procs = [ln.split(None, 1) for ln in r.stdout.splitlines()[1:]]
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        assert procs[0] == ["1", "sleep 100"] and len(procs) == 2, f"task pid {pid} ({comm}): {r.stdout[:300]}"
+    finally:
+        remove(containerd, sandbox)
+
+
 def test_task_ps_lists_the_containers_processes(containerd):
     cid = new_id()
     assert ctr_run(containerd, cid, "sh", "-c", "sleep 101 & sleep 102 & wait", detach=True).returncode == 0

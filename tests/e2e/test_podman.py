@@ -150,6 +150,21 @@ def test_top_shows_the_containers_processes(podman, cidfiles, runtime):
 
 
 @pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_join_another_containers_pid_namespace(podman, cidfiles, runtime):
+    """`--pid container:A` joins /proc/<A's State.Pid>/ns/pid: A's processes, never the host's."""
+    name = unique("e2e")
+    assert prun(podman, cidfiles, "-d", "--name", name, IMAGE, "sleep", "100", runtime=runtime).returncode == 0
+    try:
+        r = prun(podman, cidfiles, "--rm", "--pid", f"container:{name}", IMAGE, "ps", "-o", "pid,args",
+                 runtime=runtime)
+        assert r.returncode == 0, r.stderr
+        procs = [ln.split(None, 1) for ln in r.stdout.splitlines()[1:]]
+        assert procs[0] == ["1", "sleep 100"] and len(procs) == 2, r.stdout[:300]
+    finally:
+        podman("rm", "-f", "-t", "0", name, runtime=runtime)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
 def test_read_only_rootfs(podman, cidfiles, runtime):
     """--read-only: / is read-only, podman's tmpfs on /tmp, /var/tmp, /run are writable (made if missing)."""
     r = prun(podman, cidfiles, "--rm", "--read-only", IMAGE, "sh", "-c",
