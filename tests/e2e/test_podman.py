@@ -268,6 +268,10 @@ def test_bad_entrypoint_reaches_user_as_lxcri_message(podman, cidfiles, entrypoi
     assert r.stderr.startswith("Error: lxcri: "), r.stderr
     assert message in r.stderr, r.stderr
     cid = inspect(podman, name, "{{.Id}}")
+    # conmon passed --log-format=json --log: the message came from lxcri's JSON log
+    log = podman.work / "run" / "overlay-containers" / cid / "userdata" / "oci-log"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["level"] == "error" and message in last["msg"] and last["time"], last
     assert podman("rm", "--force", name).returncode == 0
     assert lxcri_leftovers(LXCRI_DEFAULT_ROOT, [cid]) == []
 
