@@ -174,20 +174,25 @@ def test_terminal_is_the_containers_pts(containerd, runtime):
 
 @pytest.mark.parametrize("runtime", ["runc", "lxcri"])
 def test_join_namespaces_by_task_pid(containerd, runtime):
-    """containerd's CRI puts a pod's containers in /proc/<sandbox task pid>/ns/{ipc,uts,pid}: the task pid
-    must be in the sandbox's namespaces. Here with `ctr run --with-ns`: the sandbox's processes, not the host's."""
+    """containerd's CRI puts a pod's app containers in /proc/<sandbox task pid>/ns/{net,ipc,uts} (and pid when
+    shared): the task pid must be in the sandbox's namespaces. Here with `ctr run --with-ns`: the sandbox's
+    processes and network (lo only), not the host's."""
     binary = "/usr/bin/runc" if runtime == "runc" else str(LXCRI)
     sandbox = new_id()
     assert containerd.ctr("run", "-d", "--runc-binary", binary, IMAGE, sandbox, "sleep", "100").returncode == 0
     try:
         assert wait_status(containerd, sandbox, "RUNNING") == "RUNNING"
         pid = containerd.tasks()[sandbox][0]
-        r = containerd.ctr("run", "--rm", "--runc-binary", binary, "--with-ns", f"pid:/proc/{pid}/ns/pid",
-                           "--with-ns", f"ipc:/proc/{pid}/ns/ipc", IMAGE, new_id(), "ps", "-o", "pid,args")
+        joins = [a for kind, ns in (("pid", "pid"), ("ipc", "ipc"), ("uts", "uts"), ("network", "net"))
+                 for a in ("--with-ns", f"{kind}:/proc/{pid}/ns/{ns}")]
+        r = containerd.ctr("run", "--rm", "--runc-binary", binary, *joins, IMAGE, new_id(),
+                           "sh", "-c", "ps -o pid,args; echo --; tail -n +3 /proc/net/dev | cut -d: -f1")
         assert r.returncode == 0, r.stderr
-        procs = [ln.split(None, 1) for ln in r.stdout.splitlines()[1:]]
+        ps, netdevs = r.stdout.split("--\n")
+        procs = [ln.split(None, 1) for ln in ps.splitlines()[1:]]
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        assert procs[0] == ["1", "sleep 100"] and len(procs) == 2, f"task pid {pid} ({comm}): {r.stdout[:300]}"
+        got = {"pid 1": procs[0], "network devices": netdevs.split()}
+        assert got == {"pid 1": ["1", "sleep 100"], "network devices": ["lo"]}, f"task pid {pid} ({comm})"
     finally:
         remove(containerd, sandbox)
 
