@@ -1,23 +1,28 @@
-"""create: translate the bundle, start the monitor, return once the init waits for start.
+"""create: translate the bundle, start the container with liblxc, return once its init waits.
 
-The processes, and why they are arranged so:
+The processes while create runs:
 
   caller (conmon / containerd-shim: a subreaper)
     `- lxcri create            exits when the init is ready
-         `- lxcri-monitor      liblxc's monitor; its pid goes to --pid-file
+         `- lxcri-monitor      runs liblxc's start in the foreground
               `- container init: lxcri-init, then the user's process
 
-* --pid-file names the monitor, not the init. Callers learn the exit status by
-  reaping that pid, and they can only reap their own (re-parented) descendants;
-  the init is the monitor's child (liblxc gives it a parent-death signal, so the
-  monitor must live as long as it). The monitor exits exactly as the init did
-  (same code, or the same signal), so the caller sees the container's status.
-* state.pid is the init as the host sees it, as with runc, so `nsenter -t PID`
-  and /proc/PID/ns/* reach the container.
-* After the init is up, the monitor joins the container's cgroup (all hierarchies
-  but the freezer, so pause does not stop it). containerd's shim derives the
-  container's cgroup from the pid-file process for metrics and OOM events, so it
-  finds the right one. Cost: the monitor counts as one task in pids.max.
+Callers need one pid that is everything at once: the process they reap to learn
+the container's exit status (conmon and the shim are subreapers and can only
+reap their re-parented descendants), the container's process as the host sees it
+(`nsenter -t PID`; containerd's CRI joins a pod's containers to the sandbox's
+namespaces through /proc/PID/ns/*; podman's `--pid container:`), and the process
+whose /proc/PID/cgroup names the container's cgroup (the shim's metrics and OOM
+events). That is the container's init, as with runc.
+
+So once the init has reported ready, the monitor steps aside: the init helper has
+cleared the parent-death signal liblxc gave it, create kills the monitor, and the
+kernel re-parents the init to the nearest subreaper above it, the caller (an orphan
+is re-parented by its father's pid-namespace level, so a level-0 subreaper gets
+the container's pid 1). --pid-file and state.pid both name the init; the caller
+reaps it with its real status. No lxcri process stays per container. What the
+monitor would have done afterwards is lxcri's: signals go straight to the init,
+delete removes the cgroups, the mounts die with the container's mount namespace.
 """
 
 from __future__ import annotations
@@ -373,13 +378,16 @@ class Creation:
         if reply != b"R":
             raise LxcriError(f"unexpected answer from the container init: {reply[:40]!r}")
 
-        cg = Cgroup.of_pid(init_pid)
-        rec.cgroup_dirs = cg.dirs
+        rec.cgroup_dirs = Cgroup.of_pid(init_pid).dirs
         rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
-        cg.enter(self.monitor_pid, skip=("freezer",))
+        # The monitor steps aside: the init has cleared liblxc's parent-death signal, so it
+        # outlives the monitor and is re-parented to the caller's subreaper, which reaps it.
+        proc.kill(self.monitor_pid, proc.SIGKILL)
+        _reap(self.monitor_pid, s.kill_timeout)
+        self.monitor_pid = rec.monitor_pid = rec.monitor_start = 0
         rd.save(rec)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, self.monitor_pid)
+            write_pid_file(opts.pid_file, init_pid)
         return rec
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:

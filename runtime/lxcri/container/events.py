@@ -101,9 +101,7 @@ def stats(rec: Record) -> dict[str, Any]:
             "raw": _kv(_read(mem, "memory.stat"))}
     pids = _dir(rec, "pids")
     if pids:
-        # the monitor lives in the container's pids cgroup (see create.py); it is lxcri's, not the container's
-        current = _num(_read(pids, "pids.current"))
-        data["pids"] = {"current": max(0, current - 1), "limit": _num(_read(pids, "pids.max"))}
+        data["pids"] = {"current": _num(_read(pids, "pids.current")), "limit": _num(_read(pids, "pids.max"))}
     blk = _dir(rec, "blkio")
     if blk and blk != rec.cgroup_dirs.get("unified"):
         entries = []

@@ -15,10 +15,16 @@ from lxcri.settings import Settings
 
 
 def run(s: Settings, a: Parsed) -> int:
+    import ctypes
+
+    # the container's init is re-parented to the nearest subreaper once the monitor steps
+    # aside (see create.py): in the foreground, that must be us, to wait for it
+    if not a.detach:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     c = Creation(s, a.id, CreateOptions(bundle=a.bundle or os.getcwd(), pid_file=a.pid_file,
                                         console_socket=a.console_socket, preserve_fds=a.preserve_fds))
-    c.run()
-    assert c.monitor_pid and c.rd is not None
+    rec = c.run()
+    assert c.rd is not None
     c.rd.close()
     try:
         start(s.root, a.id)
@@ -38,7 +44,7 @@ def run(s: Settings, a: Parsed) -> int:
         signal.signal(sig, forward)
     while True:
         try:
-            _, status = os.waitpid(c.monitor_pid, 0)
+            _, status = os.waitpid(rec.init_pid, 0)
             break
         except InterruptedError:
             continue

@@ -667,6 +667,11 @@ int main(int argc, char *argv[])
 	fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(fifo_fd, F_SETFD, FD_CLOEXEC);
 
+	/* liblxc gave us a parent-death signal tied to its monitor; lxcri create kills
+	 * the monitor once we are ready, so that we are re-parented to the caller's
+	 * subreaper, which reaps us like runc's init (see container/create.py) */
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+		die("clear the parent-death signal: %s", strerror(errno));
 	reply('H', NULL);
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);

@@ -1,17 +1,16 @@
 /*
  * lxcri-monitor ROOT ID
  *
- * One per container: runs liblxc's start in the foreground, so this process is
- * liblxc's monitor (the container init is its child and carries a parent-death
- * signal). lxcri create forks it and exits, so it is reparented to the caller's
- * subreaper (conmon, containerd-shim): its pid is what create writes to
- * --pid-file, and callers learn the container's exit by reaping it. Hence the
- * one contract of this program: exit exactly as the container init did, with
- * the same code, or killed by the same signal.
+ * Runs liblxc's start in the foreground, so this process is liblxc's monitor
+ * while the container is set up: the init is its child. Once the init reports
+ * ready, lxcri create kills this process (the init has cleared its parent-death
+ * signal) and the init is re-parented to the caller's subreaper, which reaps it
+ * (see runtime/lxcri/container/create.py). Should the container end while this
+ * still runs (lxcri run, a crash in between), it exits as the init did: the same
+ * code, or killed by the same signal.
  *
- * Written in C and linked to the shared liblxc to keep the per-container
- * memory cost small; all policy lives in the Python runtime, which writes the
- * liblxc config this program loads from ROOT/ID/config.
+ * Written in C and linked to the shared liblxc: it starts in ~1 ms; all policy
+ * lives in the Python runtime, which writes the config this loads from ROOT/ID/config.
  */
 #include <errno.h>
 #include <signal.h>
