@@ -131,6 +131,7 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
+        readonly_root=bool((cfg.get("root") or {}).get("readonly")),
     )
 
 

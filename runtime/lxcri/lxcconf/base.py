@@ -28,8 +28,9 @@ def base(config: dict[str, Any], ctx: Context) -> Items:
         # argv goes through the helper (lxc.init.cmd is split on spaces, unquoted)
         ("lxc.init.cmd", f"{INIT_IN_CONTAINER} {ctx.sync_fd} {ctx.fifo_fd}"),
     ]
-    if root.get("readonly"):
-        items.append(("lxc.rootfs.options", "ro"))
+    # root.readonly is applied by the init helper after pivot_root: liblxc's rootfs "ro"
+    # would refuse to create the mount points the config needs in the rootfs
+    del root
     return items
 
 

@@ -35,7 +35,9 @@
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/statvfs.h>
 #include <sys/resource.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -48,6 +50,7 @@
 
 #define FLAG_TERMINAL 1u
 #define FLAG_CAPS 2u
+#define FLAG_READONLY 4u
 #define NO_UMASK 0xffffffffu
 
 struct strv {
@@ -425,6 +428,32 @@ static void run_hook(const struct hook *h, const char *state)
 	}
 }
 
+/* root.readonly: remount the container's / read-only, keeping its other flags
+ * (a bind remount must repeat them). Done here, after pivot_root, because liblxc
+ * would make the rootfs read-only before creating the mount points in it. */
+static void readonly_root(void)
+{
+	struct statvfs sv;
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+
+	if (statvfs("/", &sv) < 0)
+		die("statvfs /: %s", strerror(errno));
+	if (sv.f_flag & ST_NOSUID)
+		flags |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		flags |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		flags |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		flags |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		flags |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		flags |= MS_RELATIME;
+	if (mount(NULL, "/", NULL, flags, NULL) < 0)
+		die("remount / read-only: %s", strerror(errno));
+}
+
 /* The process's user and capabilities, in runc's order: drop from the bounding set
  * while still privileged, keep the rest across the uid change, then set the
  * effective/permitted/inheritable sets and raise the ambient ones. */
@@ -676,6 +705,8 @@ int main(int argc, char *argv[])
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
+	if (s.flags & FLAG_READONLY)
+		readonly_root();
 	if (s.domainname[0] && setdomainname(s.domainname, strlen(s.domainname)) < 0)
 		die("setdomainname %s: %s", s.domainname, strerror(errno));
 	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
