@@ -157,6 +157,33 @@ def high_fd(fd: int, lowest: int) -> int:
     return new
 
 
+def forward_console(path: str, master: int, size: dict[str, Any] | None) -> None:
+    """The pty master the helper made in the container, to the caller's console socket."""
+    try:
+        if size:
+            import termios
+
+            fcntl.ioctl(master, termios.TIOCSWINSZ,
+                        struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
+        send_console(path, master)
+    finally:
+        os.close(master)
+
+
+def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None) -> tuple[bytes, int]:
+    """The helper's answer to the spec ('R' or 'E...'), forwarding a pty master ('T') on the way."""
+    while True:
+        fds: list[int] = []
+        reply, pid = recv_frame(sock, fds)
+        if reply != b"T":
+            for fd in fds:
+                os.close(fd)
+            return reply, pid
+        if len(fds) != 1:
+            raise LxcriError("the container's init sent a terminal without its fd")
+        forward_console(console_socket, fds[0], size)
+
+
 def send_console(path: str, master: int) -> None:
     """Hand the pty master to the caller, as runc does: SCM_RIGHTS over a unix socket."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
@@ -170,17 +197,25 @@ def send_console(path: str, master: int) -> None:
         s.close()
 
 
-def recv_frame(sock: socket.socket) -> tuple[bytes, int]:
-    """One length-prefixed message from the helper, with the sender's pid (SO_PASSCRED)."""
+def recv_frame(sock: socket.socket, fds: list[int] | None = None) -> tuple[bytes, int]:
+    """One length-prefixed message from the helper, with the sender's pid (SO_PASSCRED);
+    fds passed with it (SCM_RIGHTS) are appended to `fds`, or closed."""
     pid = 0
     head = b""
     while len(head) < 4:
-        data, anc, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(12))
-        if not data:
-            raise EOFError
+        data, anc, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(12) + socket.CMSG_SPACE(16))
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 pid = struct.unpack("iII", payload[:12])[0]
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                got = list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
+                if fds is None:
+                    for fd in got:
+                        os.close(fd)
+                else:
+                    fds.extend(got)
+        if not data:
+            raise EOFError
         head += data
     (n,) = struct.unpack("<I", head)
     body = b""
@@ -334,15 +369,8 @@ class Creation:
         terminal = bool(bundle.process.get("terminal"))
         if terminal and not opts.console_socket:
             raise SpecError("process.terminal is true but no --console-socket was given")
-        if opts.console_socket:
-            master, slave = os.openpty()
-            self.fds += [master, slave]
-            size = bundle.process.get("consoleSize") or {}
-            if size:
-                fcntl.ioctl(master, __import__("termios").TIOCSWINSZ,
-                            struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
-            send_console(opts.console_socket, master)
-            stdio = (slave, slave, slave)
+        if opts.console_socket and not os.path.exists(opts.console_socket):
+            raise LxcriError(f"console socket {opts.console_socket}: no such socket")
 
         pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], stdio, keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
@@ -366,8 +394,10 @@ class Creation:
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
             state = oci_state(rec, "created")
-            parent.sendall(encode(init_spec(cfg, state, opts.preserve_fds)))
-            reply, _ = recv_frame(parent)
+            spec = init_spec(cfg, state, opts.preserve_fds)
+            spec.new_pty = bool(opts.console_socket and spec.terminal)
+            parent.sendall(encode(spec))
+            reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"))
         except EOFError:
             raise LxcriError(self._start_failure()) from None
         except TimeoutError:

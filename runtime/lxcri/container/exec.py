@@ -15,7 +15,7 @@ import os
 
 from lxcri import proc
 from lxcri.cgroups import Cgroup
-from lxcri.container.create import high_fd, recv_frame, send_console, spawn, write_pid_file
+from lxcri.container.create import await_reply, high_fd, spawn, write_pid_file
 from lxcri.container.rundir import RunDir
 from lxcri.container.status import status
 from lxcri.errors import LxcriError, SpecError, StateError
@@ -147,11 +147,8 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         fds.append(child_fd)
         helper = 0
         try:
-            if p.get("terminal") and o.console_socket:
-                master, slave = os.openpty()
-                fds += [master, slave]
-                send_console(o.console_socket, master)
-                stdio = (slave, slave, slave)
+            # with a console socket, the helper opens a pty in the container's devpts (see create.py)
+            spec.new_pty = bool(p.get("terminal") and o.console_socket)
             helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)], stdio,
                            keep=(*range(3, lowest), child_fd))
             os.close(child_fd)
@@ -160,7 +157,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             parent.sendall(encode(spec))
             parent.settimeout(settings.create_timeout)
             try:
-                reply, pid = recv_frame(parent)
+                reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"))
             except EOFError:
                 raise LxcriError(f"exec in container {cid} failed: the helper died") from None
             if reply[:1] == b"E":

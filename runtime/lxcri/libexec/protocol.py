@@ -12,6 +12,7 @@ MAGIC = 0x3153584C  # "LXS1"
 FLAG_TERMINAL = 1
 FLAG_CAPS = 2
 FLAG_READONLY = 4
+FLAG_NEW_PTY = 8
 NO_UMASK = 0xFFFFFFFF
 EXEC_DETACH = 1
 EXEC_NO_NEW_PRIVS = 2
@@ -28,7 +29,8 @@ class InitSpec:
                  caps: list[int] | None = None, hooks: list[Hook] | None = None, state: str = "{}",
                  target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
                  rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0",
-                 domainname: str = "", personality: int | None = None, readonly_root: bool = False) -> None:
+                 domainname: str = "", personality: int | None = None, readonly_root: bool = False,
+                 new_pty: bool = False) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -50,6 +52,7 @@ class InitSpec:
         self.domainname = domainname  # set by the helper (liblxc has no item for it)
         self.personality = personality  # personality(2) domain, None: leave it
         self.readonly_root = readonly_root  # remount / read-only after pivot_root
+        self.new_pty = new_pty  # open a pty in the container's devpts and send lxcri the master
 
 
 def _s(v: str) -> bytes:
@@ -63,7 +66,7 @@ def _v(vs: list[str]) -> bytes:
 
 def encode(spec: InitSpec) -> bytes:
     flags = ((FLAG_TERMINAL if spec.terminal else 0) | (FLAG_CAPS if spec.caps is not None else 0)
-             | (FLAG_READONLY if spec.readonly_root else 0))
+             | (FLAG_READONLY if spec.readonly_root else 0) | (FLAG_NEW_PTY if spec.new_pty else 0))
     out = [struct.pack("<IIIIIII", MAGIC, flags, NO_UMASK if spec.umask is None else spec.umask,
                        spec.preserve_fds, spec.uid, spec.gid, len(spec.gids))]
     out.append(b"".join(struct.pack("<I", g) for g in spec.gids))

@@ -51,6 +51,7 @@
 #define FLAG_TERMINAL 1u
 #define FLAG_CAPS 2u
 #define FLAG_READONLY 4u
+#define FLAG_NEW_PTY 8u
 #define NO_UMASK 0xffffffffu
 
 struct strv {
@@ -139,6 +140,50 @@ static void reply(char kind, const char *fmt, ...)
 	n = (uint32_t)len;
 	if (write(sync_fd, &n, sizeof(n)) != sizeof(n) || write(sync_fd, buf, len) != len)
 		_exit(126);
+}
+
+static void die(const char *fmt, ...);
+
+/*
+ * A terminal from the container's own devpts, as runc gives: open its ptmx,
+ * make the peer our stdio, and hand the master to lxcri (frame 'T' with the fd),
+ * which passes it on to the caller's --console-socket.
+ */
+static void new_console(void)
+{
+	char frame[5] = {1, 0, 0, 0, 'T'};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {frame, sizeof(frame)};
+	struct msghdr msg = {0};
+	struct cmsghdr *cm;
+	int unlock = 0, master, peer;
+
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		die("open the container's /dev/ptmx: %s", strerror(errno));
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		die("unlock the pty: %s", strerror(errno));
+	peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (peer < 0)
+		die("open the pty's peer: %s", strerror(errno));
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(peer, fd) < 0)
+			die("dup2 the pty: %s", strerror(errno));
+	if (peer > 2)
+		close(peer);
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof(int));
+	if (sendmsg(sync_fd, &msg, 0) != (ssize_t)sizeof(frame))
+		die("send the pty to lxcri: %s", strerror(errno));
+	close(master);
 }
 
 static void die(const char *fmt, ...)
@@ -624,6 +669,8 @@ static int exec_main(void)
 		die("fork: %s", strerror(errno));
 	if (exec_child == 0) {
 		setsid();
+		if (s.flags & FLAG_NEW_PTY)
+			new_console();
 		if ((s.flags & FLAG_TERMINAL) && isatty(0) && ioctl(0, TIOCSCTTY, 0) < 0)
 			die("cannot make the terminal the controlling one: %s", strerror(errno));
 		if (chdir(s.cwd[0] ? s.cwd : "/") < 0)
@@ -704,6 +751,8 @@ int main(int argc, char *argv[])
 	reply('H', NULL);
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
+	if (s.flags & FLAG_NEW_PTY)
+		new_console();
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
 	if (s.flags & FLAG_READONLY)
 		readonly_root();
