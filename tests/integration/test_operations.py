@@ -245,3 +245,23 @@ def test_mappings_without_user_namespace_are_refused(lxcri, make_bundle):
     cid = lxcri.new_id()
     r = lxcri.create(b, cid)
     assert r.returncode == 1 and "needs a new user namespace" in r.stderr
+
+
+def test_cgroup_mount_shows_the_containers_own_cgroups(lxcri, make_bundle, tmp_path):
+    """As with runc: /sys/fs/cgroup/<controller> is the container's cgroup, read-only, with and
+    without a cgroup namespace."""
+    for cgroupns in (False, True):
+        b = make_bundle(["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+                                     "cat /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/pids/x"])
+        b.config["linux"]["resources"] = {"memory": {"limit": 48 << 20}, "pids": {"limit": 33}}
+        if cgroupns:
+            b.config["linux"]["namespaces"].append({"type": "cgroup"})
+        b.save()
+        cid = lxcri.new_id()
+        pidf = tmp_path / f"{cid}.pid"
+        assert lxcri.create(b, cid, pid_file=pidf).returncode == 0
+        lxcri("start", cid, check=True)
+        reap(int(pidf.read_text()))
+        out = (b.path / "out").read_text().split()
+        assert out[:2] == [str(48 << 20), "33"], (cgroupns, out)
+        assert "Read-only file system" in (b.path / "out.err").read_text()

@@ -37,7 +37,7 @@ import time
 from lxcri import jsonlite, log, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import controllers as cgroup_controllers
-from lxcri.cgroups.fs import monitor_cgroup
+from lxcri.cgroups.fs import hierarchies, monitor_cgroup
 from lxcri.container import hooks as oci_hooks
 from lxcri.container.rundir import Record, RunDir, check_id
 from lxcri.container.status import oci_state
@@ -358,6 +358,7 @@ class Creation:
             hook_cmd=_hook_command(s.root),
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
             debug=s.debug, controllers=cgroup_controllers(),
+            hierarchies=[(os.path.basename(h.mountpoint), h.mountpoint) for h in hierarchies()],
         )
         items = translate(bundle, ctx, s.systemd_cgroup)
         # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one

@@ -68,9 +68,7 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
             items.append(("lxc.pty.max", "1024"))
             continue
         if fstype == "cgroup" or fstype == "cgroup2":
-            mode = "ro" if "ro" in options else "rw"
-            # liblxc mounts the container's own view of every hierarchy
-            items.append(("lxc.mount.auto", f"cgroup:{mode}:force"))
+            items += cgroup_mounts(dest, "ro" in options, config, ctx)
             continue
         is_bind = fstype == "bind" or "bind" in options or "rbind" in options
         kept = [o for o in options if o not in _DROP and "," not in o]
@@ -85,6 +83,26 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
             items.append(_entry(source, dest, "none", [flag, *kept, create]))
         else:
             items.append(_entry(source, dest, fstype, [*kept, "create=dir"]))
+    return items
+
+
+def cgroup_mounts(dest: str, ro: bool, config: dict[str, Any], ctx: Context) -> Items:
+    """A `cgroup` mount: where the process finds its own cgroups, as runc lays them out.
+
+    With a cgroup namespace the hierarchies themselves show the container's cgroup as
+    their root, and liblxc mounts them. Without one, a tmpfs at the destination gets
+    each hierarchy's directory of this container bound in, so that /sys/fs/cgroup/memory
+    holds the container's memory.limit_in_bytes (liblxc's own layout would repeat the
+    host path below it).
+    """
+    spaces = {ns.get("type") for ns in (config.get("linux") or {}).get("namespaces") or [] if not ns.get("path")}
+    if "cgroup" in spaces or not ctx.hierarchies:
+        return [("lxc.mount.auto", f"cgroup:{'ro' if ro else 'rw'}:force")]
+    flags = ["nosuid", "nodev", "noexec"]
+    items = [_entry("tmpfs", dest, "tmpfs", [*flags, "mode=755", "size=64k", "create=dir"])]
+    for name, mountpoint in ctx.hierarchies:
+        src = mountpoint.rstrip("/") + ctx.cgroup_path
+        items.append(_entry(src, f"{dest}/{name}", "none", ["bind", *(["ro"] if ro else []), *flags, "create=dir"]))
     return items
 
 
