@@ -265,3 +265,22 @@ def test_cgroup_mount_shows_the_containers_own_cgroups(lxcri, make_bundle, tmp_p
         out = (b.path / "out").read_text().split()
         assert out[:2] == [str(48 << 20), "33"], (cgroupns, out)
         assert "Read-only file system" in (b.path / "out.err").read_text()
+
+
+def test_exec_cap_additional_gids_and_preserve_fds(lxcri, make_bundle, tmp_path):
+    _, cid = running(lxcri, make_bundle)
+    r = lxcri("exec", "--cap", "CAP_SYS_ADMIN", "--additional-gids", "44", "-g", "45", "--user", "1000:1000", cid,
+              "sh", "-c", "grep -E '^(CapBnd|CapPrm)' /proc/self/status; id -G")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    caps = {ln.split()[0]: int(ln.split()[1], 16) for ln in lines[:2]}
+    assert caps["CapBnd:"] & (1 << 21) and caps["CapPrm:"] & (1 << 21)  # CAP_SYS_ADMIN added
+    assert lines[2].split() == ["1000", "44", "45"]
+    rfd, wfd = os.pipe()
+    r = subprocess.run(["bash", "-c", f'exec "$0" "$@" 3>&{wfd}', str(LXCRI), "--root", str(lxcri.root), "exec",
+                        "--preserve-fds", "1", cid, "sh", "-c", "echo via-fd3 >&3"],
+                       pass_fds=(wfd,), capture_output=True, text=True, timeout=60)
+    os.close(wfd)
+    assert r.returncode == 0, r.stderr
+    assert os.read(rfd, 100) == b"via-fd3\n"
+    os.close(rfd)
