@@ -284,3 +284,35 @@ def test_exec_cap_additional_gids_and_preserve_fds(lxcri, make_bundle, tmp_path)
     assert r.returncode == 0, r.stderr
     assert os.read(rfd, 100) == b"via-fd3\n"
     os.close(rfd)
+
+
+def test_process_settings_seen_from_inside(lxcri, make_bundle, tmp_path):
+    b = make_bundle(["sh", "-c", "ulimit -n; cat /proc/self/oom_score_adj; cat /proc/sys/net/ipv4/ip_forward; "
+                                 "grep -E '^(NoNewPrivs|CapBnd|CapEff|CapInh|CapAmb)' /proc/self/status; umask; "
+                                 "echo 0 > /proc/sys/net/ipv4/ip_forward"])
+    p = b.config["process"]
+    p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]
+    p["oomScoreAdj"] = 123
+    p["noNewPrivileges"] = True
+    p["user"]["umask"] = 0o027
+    caps = ["CAP_NET_ADMIN", "CAP_KILL"]
+    p["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps,
+                         "ambient": ["CAP_KILL"]}
+    b.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    r = lxcri.create(b, cid, pid_file=pidf)
+    assert r.returncode == 0, r.stderr
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 1  # the last write fails
+    out = (b.path / "out").read_text().split("\n")
+    assert out[0] == "321" and out[1] == "123" and out[2] == "1"
+    status = {ln.split(":")[0]: ln.split()[1] for ln in out[3:8]}
+    want = (1 << 12) | (1 << 5)  # CAP_NET_ADMIN | CAP_KILL
+    assert status["NoNewPrivs"] == "1"
+    assert int(status["CapBnd"], 16) == want and int(status["CapEff"], 16) == want
+    assert int(status["CapInh"], 16) == want and int(status["CapAmb"], 16) == 1 << 5
+    assert out[8] == "0027"
+    # the sysctl was set before readonlyPaths made /proc/sys read-only, as with runc
+    assert "Read-only file system" in (b.path / "out.err").read_text()

@@ -12,7 +12,7 @@ from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, escape_fstab
 from lxcri.lxcconf.base import hooks
 from lxcri.lxcconf.cgroups import cgroup_path, devices, systemd_path
-from lxcri.lxcconf.mounts import container_path, masked_and_readonly, mounts
+from lxcri.lxcconf.mounts import container_path, masked_paths, mounts, readonly_paths
 from lxcri.lxcconf.namespaces import namespaces
 from lxcri.lxcconf.process import process
 
@@ -76,13 +76,13 @@ def test_destinations_never_leave_the_rootfs():
 
 
 def test_masked_and_readonly_paths():
-    cfg = {"linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi", "/nope"], "readonlyPaths": ["/proc/sys"]}}
+    cfg = {"linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi", "/nope"], "readonlyPaths": ["/proc/sys", "a/../b"]}}
     kinds = {"/proc/kcore": "file", "/proc/acpi": "dir", "/proc/sys": "dir"}
-    items = [v for _, v in masked_and_readonly(cfg, ctx(), kinds.get)]
+    items = [v for _, v in masked_paths(cfg, kinds.get)]
     assert items[0].startswith("/dev/null proc/kcore none bind")
     assert items[1].startswith("tmpfs proc/acpi tmpfs ro,")
-    assert items[2].startswith("/run/lxcri/c1/rootfs/proc/sys proc/sys none bind,ro")
-    assert len(items) == 3  # a path the container lacks is skipped
+    assert len(items) == 2  # a path the container lacks is skipped
+    assert readonly_paths(cfg) == ["/proc/sys", "/b"]  # made read-only by the init helper
 
 
 def test_process_items():

@@ -112,7 +112,7 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items += cgroups.resources(cfg, ctx)
     items += lxcprocess.process(cfg)
     items += mounts.mounts(cfg, ctx, _kind_of_host)
-    items += mounts.masked_and_readonly(cfg, ctx, kind_of)
+    items += mounts.masked_paths(cfg, kind_of)
     items += base.init_mount(ctx)
     items += base.hooks(cfg, ctx)
     return items
@@ -131,7 +131,7 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
-        readonly_root=bool((cfg.get("root") or {}).get("readonly")),
+        readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
     )
 
 

@@ -30,7 +30,7 @@ class InitSpec:
                  target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
                  rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0",
                  domainname: str = "", personality: int | None = None, readonly_root: bool = False,
-                 new_pty: bool = False) -> None:
+                 new_pty: bool = False, readonly_paths: list[str] | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -53,6 +53,7 @@ class InitSpec:
         self.personality = personality  # personality(2) domain, None: leave it
         self.readonly_root = readonly_root  # remount / read-only after pivot_root
         self.new_pty = new_pty  # open a pty in the container's devpts and send lxcri the master
+        self.readonly_paths = readonly_paths or []  # linux.readonlyPaths, made read-only by the helper
 
 
 def _s(v: str) -> bytes:
@@ -88,5 +89,6 @@ def encode(spec: InitSpec) -> bytes:
     out.append(spec.seccomp)
     out.append(_s(spec.domainname))
     out.append(struct.pack("<I", NO_UMASK if spec.personality is None else spec.personality))
+    out.append(_v(spec.readonly_paths))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

@@ -106,9 +106,15 @@ def cgroup_mounts(dest: str, ro: bool, config: dict[str, Any], ctx: Context) -> 
     return items
 
 
-def masked_and_readonly(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
-    """maskedPaths hide a path (a file under /dev/null, a dir under an empty read-only tmpfs);
-    readonlyPaths bind a path onto itself read-only. Both skip paths the container lacks."""
+def readonly_paths(config: dict[str, Any]) -> list[str]:
+    """linux.readonlyPaths, normalised: the init helper makes them read-only after liblxc's sysctls."""
+    linux = config.get("linux") or {}
+    return [container_path(p, f"linux.readonlyPaths[{i}]") for i, p in enumerate(linux.get("readonlyPaths") or [])]
+
+
+def masked_paths(config: dict[str, Any], kind_of: KindOf) -> Items:
+    """maskedPaths hide a path (a file under /dev/null, a dir under an empty read-only tmpfs),
+    skipping paths the container lacks. (readonlyPaths are the init helper's, see readonly_paths.)"""
     linux = config.get("linux") or {}
     items: Items = []
     for i, p in enumerate(linux.get("maskedPaths") or []):
@@ -118,10 +124,4 @@ def masked_and_readonly(config: dict[str, Any], ctx: Context, kind_of: KindOf) -
             items.append(_entry("tmpfs", dest, "tmpfs", ["ro", "nosuid", "nodev", "noexec", "size=0", "optional"]))
         elif kind == "file":
             items.append(_entry("/dev/null", dest, "none", ["bind", "optional"]))
-    for i, p in enumerate(linux.get("readonlyPaths") or []):
-        dest = container_path(p, f"linux.readonlyPaths[{i}]")
-        if kind_of(dest) is None:
-            continue
-        opts = ["bind", "ro", "nosuid", "nodev", "noexec", "optional"]
-        items.append(_entry(ctx.rootfs_mount + dest, dest, "none", opts))
     return items

@@ -110,6 +110,7 @@ struct spec {
 	struct sc_spec sc;
 	char *domainname;
 	uint32_t personality;
+	struct strv readonly_paths;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -355,6 +356,7 @@ static void read_spec(struct spec *s)
 	}
 	s->domainname = get_str(&c);
 	s->personality = get_u32(&c);
+	get_strv(&c, &s->readonly_paths);
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -473,16 +475,16 @@ static void run_hook(const struct hook *h, const char *state)
 	}
 }
 
-/* root.readonly: remount the container's / read-only, keeping its other flags
- * (a bind remount must repeat them). Done here, after pivot_root, because liblxc
- * would make the rootfs read-only before creating the mount points in it. */
-static void readonly_root(void)
+/* A bind mount made read-only, keeping its other flags (a bind remount must repeat
+ * them). root.readonly is done so after pivot_root, because liblxc would make the
+ * rootfs read-only before creating the mount points in it. */
+static void remount_ro(const char *path)
 {
 	struct statvfs sv;
 	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
 
-	if (statvfs("/", &sv) < 0)
-		die("statvfs /: %s", strerror(errno));
+	if (statvfs(path, &sv) < 0)
+		die("statvfs %s: %s", path, strerror(errno));
 	if (sv.f_flag & ST_NOSUID)
 		flags |= MS_NOSUID;
 	if (sv.f_flag & ST_NODEV)
@@ -495,8 +497,25 @@ static void readonly_root(void)
 		flags |= MS_NODIRATIME;
 	if (sv.f_flag & ST_RELATIME)
 		flags |= MS_RELATIME;
-	if (mount(NULL, "/", NULL, flags, NULL) < 0)
-		die("remount / read-only: %s", strerror(errno));
+	if (mount(NULL, path, NULL, flags, NULL) < 0)
+		die("remount %s read-only: %s", path, strerror(errno));
+}
+
+/* readonlyPaths: bound onto themselves read-only. Here rather than as liblxc mount
+ * entries because liblxc applies linux.sysctl after its mounts, and /proc/sys
+ * must still be writable then (runc also makes these read-only last). */
+static void readonly_paths(const struct strv *paths)
+{
+	for (uint32_t i = 0; i < paths->n; i++) {
+		const char *p = paths->v[i];
+		struct stat st;
+
+		if (lstat(p, &st) < 0 || S_ISLNK(st.st_mode))
+			continue; /* absent in this container (or a symlink we will not follow) */
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+			die("bind %s: %s", p, strerror(errno));
+		remount_ro(p);
+	}
 }
 
 /* The process's user and capabilities, in runc's order: drop from the bounding set
@@ -755,7 +774,8 @@ int main(int argc, char *argv[])
 		new_console();
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
 	if (s.flags & FLAG_READONLY)
-		readonly_root();
+		remount_ro("/");
+	readonly_paths(&s.readonly_paths);
 	if (s.domainname[0] && setdomainname(s.domainname, strlen(s.domainname)) < 0)
 		die("setdomainname %s: %s", s.domainname, strerror(errno));
 	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
