@@ -57,7 +57,8 @@ def test_only_the_highest_priority_replica_works_and_the_other_takes_over(cluste
             start("op-low", 1)
             cluster.set_annotation(n, key, Report(ready=True).to_json())
             wait_for(lambda: cluster.labels(n).get(label) == "ready", "op-low to label")
-            assert last_event_by() == "op-low"
+            # the Event is a request of its own after the label patch: wait for it, do not race it
+            wait_for(lambda: last_event_by() == "op-low", "op-low's readiness Event")
 
             start("op-high", 2)
             wait_for(lambda: peers() == 2, "both replicas in the peering object")
@@ -69,14 +70,14 @@ def test_only_the_highest_priority_replica_works_and_the_other_takes_over(cluste
             time.sleep(1)
             # the test's own report write, and one operator patch: not one per replica
             assert cluster.fake.requests["patch"] - patches == 2, "both replicas worked"
-            assert last_event_by() == "op-high"
+            wait_for(lambda: last_event_by() == "op-high", "op-high's readiness Event")
 
             procs["op-high"].send_signal(signal.SIGTERM)
             procs["op-high"].communicate(timeout=30)
             wait_for(lambda: peers() == 1, "op-high to leave the peering object")
             cluster.set_annotation(n, key, Report(ready=True).to_json())
             wait_for(lambda: cluster.labels(n).get(label) == "ready", "op-low to resume")
-            assert last_event_by() == "op-low"
+            wait_for(lambda: last_event_by() == "op-low", "op-low's readiness Event after taking over")
         finally:
             for proc in procs.values():
                 if proc.poll() is None:
