@@ -56,7 +56,7 @@ def make_oci_archive(rootfs: Path, out: Path, name: str, cmd: list[str] | None =
                     "size": layer_size}],
     }
     man_digest, man_size = _blob(blobs, json.dumps(manifest).encode())
-    repo, _, tag = name.rpartition(":")
+    tag = name.rpartition(":")[2]
     index = {"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_digest, "size": man_size,
         "annotations": {"org.opencontainers.image.ref.name": tag, "io.containerd.image.name": name}}]}
@@ -70,5 +70,4 @@ def make_oci_archive(rootfs: Path, out: Path, name: str, cmd: list[str] | None =
         add("index.json", json.dumps(index).encode())
         for digest, data in blobs.items():
             add(f"blobs/sha256/{digest.split(':', 1)[1]}", data)
-    del repo
     return out

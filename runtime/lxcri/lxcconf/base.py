@@ -11,7 +11,6 @@ if TYPE_CHECKING:
 
 
 def base(config: dict[str, Any], ctx: Context) -> Items:
-    root = config.get("root", {})
     items: Items = [
         ("lxc.rootfs.path", f"dir:{ctx.rootfs}"),
         # a mount point of our own (liblxc's compiled-in one may not exist on a node), which
@@ -30,7 +29,6 @@ def base(config: dict[str, Any], ctx: Context) -> Items:
     ]
     # root.readonly is applied by the init helper after pivot_root: liblxc's rootfs "ro"
     # would refuse to create the mount points the config needs in the rootfs
-    del root
     return items
 
 
