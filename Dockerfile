@@ -9,7 +9,7 @@ ARG DEBIAN=debian:12-slim
 
 FROM ${DEBIAN} AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        python3 python3-venv python3-dev gcc libc6-dev make pkg-config lxc-dev liblxc1 binutils \
+        python3 python3-venv python3-dev gcc libc6-dev make pkg-config lxc-dev liblxc1 libseccomp-dev binutils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml hatch_build.py README.md ./

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   lxc lxc-dev pkg-config gcc libc6-dev          # liblxc, headers for the python bindings and the monitor
+  libseccomp-dev                                # static libseccomp for the init helper (seccomp profiles)
   python3 python3-venv python3-dev              # the runtime's interpreter
   busybox-static                                # test and demo rootfs
   runc crun                                     # peers for the side-by-side benchmarks
