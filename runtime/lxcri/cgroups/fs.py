@@ -38,6 +38,11 @@ class Hierarchy:
         self.controllers = controllers  # v1: the controllers (and name=...), v2: empty
         self.version = version
 
+    @property
+    def key(self) -> str:
+        """How a container's cgroup dirs are keyed: "unified", or the v1 controller list."""
+        return "unified" if self.version == 2 else ",".join(sorted(self.controllers))
+
 
 _HIERARCHIES: list[Hierarchy] = []
 
@@ -130,8 +135,7 @@ class Cgroup:
             raise CgroupError(f"refusing cgroup path {path!r}: not a cgroup below the root")
         dirs = {}
         for h in hierarchies():
-            key = "unified" if h.version == 2 else ",".join(sorted(h.controllers))
-            dirs[key] = os.path.join(h.mountpoint, path.lstrip("/"))
+            dirs[h.key] = os.path.join(h.mountpoint, path.lstrip("/"))
         return cls(dirs)
 
     @classmethod
@@ -139,13 +143,12 @@ class Cgroup:
         paths = pid_paths(pid)
         dirs: dict[str, str] = {}
         for h in hierarchies():
-            key = "" if h.version == 2 else ",".join(sorted(h.controllers))
             for ctrls, path in paths.items():
                 same = (h.version == 2 and ctrls == "") or (
                     h.version == 1 and ctrls and frozenset(ctrls.split(",")) == h.controllers)
                 # a process in a root cgroup: nothing of the container's there
                 if same and path.strip("/"):
-                    dirs[key or "unified"] = os.path.join(h.mountpoint, path.lstrip("/"))
+                    dirs[h.key] = os.path.join(h.mountpoint, path.lstrip("/"))
         return cls(dirs)
 
     def _dir_with(self, controller: str) -> str | None:

@@ -118,7 +118,8 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     return items
 
 
-def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> InitSpec:
+def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
+    """What the init helper is told; its `state` (for startContainer hooks) is set once the init is known."""
     p = cfg["process"]
     user = p.get("user") or {}
     hooks = [Hook(path=h["path"], args=h.get("args") or [h["path"]], env=h.get("env") or [],
@@ -128,7 +129,7 @@ def init_spec(cfg: dict[str, Any], state: dict[str, Any], preserve_fds: int) -> 
         args=p["args"], env=p.get("env") or [], terminal=bool(p.get("terminal")),
         umask=user.get("umask"), preserve_fds=preserve_fds,
         uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
-        caps=capabilities.masks(p.get("capabilities")), hooks=hooks, state=jsonlite.dumps(state),
+        caps=capabilities.masks(p.get("capabilities")), hooks=hooks,
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
         readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
@@ -241,9 +242,8 @@ def liblxc_error(rd: RunDir) -> str:
     return first.split(" - ", 2)[-1]
 
 
-def spawn(path: str, args: list[str], stdio: tuple[int | None, int | None, int | None],
-          keep: tuple[int, ...]) -> int:
-    """posix_spawn a helper in a new session with exactly the fds in `keep` (plus stdio).
+def spawn(path: str, args: list[str], keep: tuple[int, ...]) -> int:
+    """posix_spawn a helper in a new session with our stdio and exactly the fds in `keep`.
 
     Every other fd this process holds is made close-on-exec first, so nothing the
     caller leaked to us reaches the helper, and from there the container.
@@ -257,9 +257,8 @@ def spawn(path: str, args: list[str], stdio: tuple[int | None, int | None, int |
                 pass
     for fd in keep:
         os.set_inheritable(fd, True)
-    actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio) if fd is not None]
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    return os.posix_spawn(path, [path, *args], env, file_actions=actions, setsid=True)
+    return os.posix_spawn(path, [path, *args], env, setsid=True)
 
 
 def _reap(pid: int, timeout: float) -> None:
@@ -318,7 +317,9 @@ class Creation:
         bundle = load_bundle(opts.bundle)
         cfg = bundle.config
         hook_spec = oci_hooks.check(cfg.get("hooks") or {})
-        init_spec(cfg, {}, opts.preserve_fds)  # validate the process part (user, caps, seccomp) before any work
+        # built (and so validated: user, caps, seccomp) before any work; the state comes later
+        spec = init_spec(cfg, opts.preserve_fds)
+        spec.new_pty = bool(opts.console_socket and spec.terminal)
         check_lsm(cfg)
         for field, what in (("intelRdt", "Intel RDT settings"),):
             if (cfg.get("linux") or {}).get(field):
@@ -366,14 +367,13 @@ class Creation:
         os.mkdir(ctx.rootfs_mount, 0o711)
         self._write_lxc_config(items)
 
-        stdio: tuple[int | None, int | None, int | None] = (None, None, None)
         terminal = bool(bundle.process.get("terminal"))
         if terminal and not opts.console_socket:
             raise SpecError("process.terminal is true but no --console-socket was given")
         if opts.console_socket and not os.path.exists(opts.console_socket):
             raise LxcriError(f"console socket {opts.console_socket}: no such socket")
 
-        pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], stdio, keep=(*range(3, lowest), child_fd, fifo_fd))
+        pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
         # recorded at once: if create dies from here on, delete --force can still stop the monitor
         rec.monitor_pid, rec.monitor_start = pid, proc.start_time(pid)
@@ -394,9 +394,7 @@ class Creation:
                 raise LxcriError("container init did not identify itself")
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
-            state = oci_state(rec, "created")
-            spec = init_spec(cfg, state, opts.preserve_fds)
-            spec.new_pty = bool(opts.console_socket and spec.terminal)
+            spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
             reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"))
         except EOFError:

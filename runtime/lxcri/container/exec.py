@@ -138,7 +138,6 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),  # the container's own filter
             personality=personality(p),
         )
-        stdio: tuple[int | None, int | None, int | None] = (None, None, None)
         fds: list[int] = []
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -149,7 +148,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         try:
             # with a console socket, the helper opens a pty in the container's devpts (see create.py)
             spec.new_pty = bool(p.get("terminal") and o.console_socket)
-            helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)], stdio,
+            helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)],
                            keep=(*range(3, lowest), child_fd))
             os.close(child_fd)
             fds.remove(child_fd)

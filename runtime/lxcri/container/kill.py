@@ -10,12 +10,11 @@ from lxcri.errors import StateError
 
 
 def signal_all(rec: Record, sig: int) -> None:
-    """Every process in the container's cgroup but the monitor (which follows the init)."""
+    """Every process in the container's cgroup."""
     cg = Cgroup(rec.cgroup_dirs)
     frozen = cg.frozen()
     for pid in cg.pids():
-        if pid != rec.monitor_pid:
-            proc.kill(pid, sig)
+        proc.kill(pid, sig)
     if frozen and sig == proc.SIGKILL:
         # frozen tasks only die once thawed (cgroup v1)
         cg.freeze(False)

@@ -1,4 +1,4 @@
-"""ps: the host pids of the container's processes (the monitor is lxcri's, not the container's)."""
+"""ps: the host pids of the container's processes."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ from lxcri.container.rundir import RunDir
 def pids(root: str, cid: str) -> list[int]:
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
-        return [p for p in Cgroup(rec.cgroup_dirs).pids() if p != rec.monitor_pid]
+        return Cgroup(rec.cgroup_dirs).pids()

@@ -12,7 +12,7 @@ import os
 import struct
 import sys
 
-from lxcri import jsonlite
+from lxcri import jsonlite, proc
 from lxcri.container import hooks
 from lxcri.container.rundir import Record, RunDir
 from lxcri.container.status import oci_state
@@ -22,9 +22,10 @@ from lxcri.oci.devices import make_devices
 
 def parent_pid(pid: int) -> int:
     """The parent of pid as /proc here shows it (before pivot_root, the host's /proc)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        raw = f.read()
-    return int(raw[raw.rfind(b")") + 2:].split()[1])
+    fields = proc.stat_fields(pid)
+    if fields is None:
+        raise LxcriError(f"process {pid} is gone")
+    return int(fields[1])
 
 
 def _frame(fd: int, payload: bytes) -> None:
