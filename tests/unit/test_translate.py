@@ -12,7 +12,17 @@ from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, escape_fstab
 from lxcri.lxcconf.base import hooks
 from lxcri.lxcconf.cgroups import cgroup_path, devices, systemd_path
-from lxcri.lxcconf.mounts import container_path, masked_paths, mounts, readonly_paths
+from lxcri.lxcconf.mounts import (
+    MS_PRIVATE,
+    MS_REC,
+    MS_SHARED,
+    MS_SLAVE,
+    container_path,
+    masked_paths,
+    mounts,
+    propagation,
+    readonly_paths,
+)
 from lxcri.lxcconf.namespaces import namespaces
 from lxcri.lxcconf.process import process
 
@@ -127,3 +137,23 @@ def test_hook_points_go_through_the_mount_hook():
 
 def test_escape_fstab():
     assert escape_fstab("a b\tc\\d") == "a\\040b\\011c\\134d"
+
+
+def test_time_offsets_go_to_liblxc_in_one_unit():
+    cfg = {"linux": {"namespaces": [{"type": "time"}],
+                     "timeOffsets": {"boottime": {"secs": -3600}, "monotonic": {"nanosecs": 250}}}}
+    items = namespaces(cfg, ctx())
+    assert ("lxc.namespace.clone", "mnt time") in items
+    assert ("lxc.time.offset.boot", "-3600s") in items
+    assert ("lxc.time.offset.monotonic", "250ns") in items
+
+
+def test_propagation_root_first_then_each_mount():
+    cfg = {"linux": {"rootfsPropagation": "private"},
+           "mounts": [{"destination": "/a", "type": "bind", "source": "/x", "options": ["rbind", "rshared"]},
+                      {"destination": "/b", "type": "tmpfs", "source": "tmpfs"},
+                      {"destination": "/c/../d", "type": "bind", "source": "/y", "options": ["slave"]}]}
+    assert propagation(cfg) == [("/", MS_PRIVATE | MS_REC), ("/a", MS_SHARED | MS_REC), ("/d", MS_SLAVE)]
+    assert propagation({}) == [("/", MS_SLAVE | MS_REC)]  # runc's default: the host's mounts come in, none go out
+    with pytest.raises(TranslateError, match="more than one propagation"):
+        propagation({"mounts": [{"destination": "/a", "options": ["shared", "private"]}]})

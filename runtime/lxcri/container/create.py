@@ -39,6 +39,7 @@ from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies, monitor_cgroup
 from lxcri.container import hooks as oci_hooks
+from lxcri.container import nspaths
 from lxcri.container.rundir import Record, RunDir, check_id
 from lxcri.container.status import oci_state
 from lxcri.errors import LxcriError, SpecError, TranslateError
@@ -107,6 +108,7 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items: lxcconf.Items = []
     items += base.base(cfg, ctx)
     items += namespaces.namespaces(cfg, ctx)
+    nspaths.check(cfg)
     items += cgroups.placement(ctx)
     items += cgroups.devices(cfg, ctx)
     items += cgroups.resources(cfg, ctx)
@@ -133,6 +135,7 @@ def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
         readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
+        propagation=mounts.propagation(cfg), hostname=check_text(cfg.get("hostname") or "", "hostname"),
     )
 
 

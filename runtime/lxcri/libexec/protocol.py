@@ -30,7 +30,8 @@ class InitSpec:
                  target_pid: int = 0, detach: bool = False, no_new_privs: bool = False, cwd: str = "",
                  rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0",
                  domainname: str = "", personality: int | None = None, readonly_root: bool = False,
-                 new_pty: bool = False, readonly_paths: list[str] | None = None) -> None:
+                 new_pty: bool = False, readonly_paths: list[str] | None = None,
+                 propagation: list[tuple[str, int]] | None = None, hostname: str = "") -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -54,6 +55,8 @@ class InitSpec:
         self.readonly_root = readonly_root  # remount / read-only after pivot_root
         self.new_pty = new_pty  # open a pty in the container's devpts and send lxcri the master
         self.readonly_paths = readonly_paths or []  # linux.readonlyPaths, made read-only by the helper
+        self.propagation = propagation or []  # (path, mount(2) propagation flags), in the order to apply
+        self.hostname = hostname  # set again by the helper: liblxc sets it only in a uts namespace it made
 
 
 def _s(v: str) -> bytes:
@@ -90,5 +93,9 @@ def encode(spec: InitSpec) -> bytes:
     out.append(_s(spec.domainname))
     out.append(struct.pack("<I", NO_UMASK if spec.personality is None else spec.personality))
     out.append(_v(spec.readonly_paths))
+    out.append(struct.pack("<I", len(spec.propagation)))
+    for path, pflags in spec.propagation:
+        out.append(struct.pack("<I", pflags) + _s(path))
+    out.append(_s(spec.hostname))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

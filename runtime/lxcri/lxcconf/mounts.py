@@ -106,6 +106,39 @@ def cgroup_mounts(dest: str, ro: bool, config: dict[str, Any], ctx: Context) -> 
     return items
 
 
+MS_REC, MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 0x4000, 0x20000, 0x40000, 0x80000, 0x100000
+PROPAGATION = {
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+
+
+def propagation(config: dict[str, Any]) -> list[tuple[str, int]]:
+    """Mount propagation the init helper applies after pivot_root: the root first, then each mount's.
+
+    liblxc turns the container's mounts into shared ones of its own while it sets them
+    up, whatever lxc.rootfs.options or a mount entry asked for, so the helper sets them
+    once liblxc is done, in runc's order. Without linux.rootfsPropagation the root is
+    made rslave, as runc does: the container sees the host's mounts come and go, never
+    the other way round.
+    """
+    linux = config.get("linux") or {}
+    root = linux.get("rootfsPropagation") or "rslave"
+    if not isinstance(root, str) or root not in PROPAGATION:
+        raise TranslateError(f"config.json: linux.rootfsPropagation {root!r} is not one of "
+                             f"{', '.join(sorted(PROPAGATION))}")
+    out = [("/", PROPAGATION[root] | MS_REC)]
+    for i, m in enumerate(config.get("mounts") or []):
+        opts = [o for o in (m.get("options") or []) if o in PROPAGATION]
+        if len(opts) > 1:
+            raise TranslateError(f"config.json: mounts[{i}] has more than one propagation option: {', '.join(opts)}")
+        if opts and m.get("type") not in ("cgroup", "cgroup2"):
+            out.append((container_path(m.get("destination"), f"mounts[{i}].destination"), PROPAGATION[opts[0]]))
+    return out
+
+
 def readonly_paths(config: dict[str, Any]) -> list[str]:
     """linux.readonlyPaths, normalised: the init helper makes them read-only after liblxc's sysctls."""
     linux = config.get("linux") or {}

@@ -47,6 +47,41 @@ def idmaps(config: dict[str, Any], new_userns: bool) -> Items:
     return items
 
 
+def time_offsets(linux: dict[str, Any], new_timens: bool) -> Items:
+    """linux.timeOffsets -> lxc.time.offset.*: the clocks a new time namespace starts at.
+
+    liblxc writes them to /proc/PID/timens_offsets before the init runs.
+    """
+    offsets = linux.get("timeOffsets")
+    if not offsets:
+        return []
+    if not isinstance(offsets, dict):
+        raise TranslateError("config.json: linux.timeOffsets must be an object")
+    if not new_timens:
+        raise TranslateError("config.json: linux.timeOffsets needs a new time namespace")
+    items: Items = []
+    for clock, key in (("boottime", "boot"), ("monotonic", "monotonic")):
+        off = offsets.get(clock)
+        if off is None:
+            continue
+        secs = off.get("secs", 0) if isinstance(off, dict) else None
+        nsecs = off.get("nanosecs", 0) if isinstance(off, dict) else None
+        if not (isinstance(secs, int) and isinstance(nsecs, int) and not isinstance(secs, bool)
+                and not isinstance(nsecs, bool) and 0 <= nsecs < 10**9):
+            raise TranslateError(f"config.json: linux.timeOffsets.{clock} needs integer secs and nanosecs "
+                                 "(0 <= nanosecs < 1e9)")
+        # liblxc holds one value per clock, in seconds or in nanoseconds, and the kernel
+        # takes nanoseconds only below one second: whole seconds or a fraction, not both
+        if secs and nsecs:
+            raise TranslateError(f"config.json: linux.timeOffsets.{clock}: liblxc can set whole seconds "
+                                 "or nanoseconds below one second, not both")
+        items.append((f"lxc.time.offset.{key}", f"{nsecs}ns" if nsecs else f"{secs}s"))
+    unknown = set(offsets) - {"boottime", "monotonic"}
+    if unknown:
+        raise TranslateError(f"config.json: linux.timeOffsets: unknown clock {sorted(unknown)[0]!r}")
+    return items
+
+
 def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     linux = config.get("linux") or {}
     spec = linux.get("namespaces") or []
@@ -84,11 +119,13 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
         # no network namespace requested: the container shares the host's
         items.append(("lxc.net.0.type", "none"))
     items += idmaps(config, "user" in clone)
-    if config.get("domainname") and "uts" not in clone:
-        raise TranslateError("config.json: domainname is set but the container has no new uts namespace")
+    items += time_offsets(linux, "time" in clone)
+    # as runc: a hostname needs a uts namespace of the container's own, new or joined
+    if config.get("domainname") and "uts" not in seen:
+        raise TranslateError("config.json: domainname is set but the container has no uts namespace of its own")
     hostname = config.get("hostname")
     if hostname:
-        if "uts" not in clone:
-            raise TranslateError("config.json: hostname is set but the container has no new uts namespace")
+        if "uts" not in seen:
+            raise TranslateError("config.json: hostname is set but the container has no uts namespace of its own")
         items.append(("lxc.uts.name", hostname))
     return items

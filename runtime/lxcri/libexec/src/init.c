@@ -111,6 +111,12 @@ struct spec {
 	char *domainname;
 	uint32_t personality;
 	struct strv readonly_paths;
+	uint32_t npropagation;
+	struct {
+		uint32_t flags;
+		char *path;
+	} *propagation;
+	char *hostname;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -357,6 +363,15 @@ static void read_spec(struct spec *s)
 	s->domainname = get_str(&c);
 	s->personality = get_u32(&c);
 	get_strv(&c, &s->readonly_paths);
+	s->npropagation = get_u32(&c);
+	if (s->npropagation > 4096)
+		die("spec: too many propagation entries");
+	s->propagation = calloc(s->npropagation + 1, sizeof(*s->propagation));
+	for (uint32_t i = 0; i < s->npropagation; i++) {
+		s->propagation[i].flags = get_u32(&c);
+		s->propagation[i].path = get_str(&c);
+	}
+	s->hostname = get_str(&c);
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -499,6 +514,82 @@ static void remount_ro(const char *path)
 		flags |= MS_RELATIME;
 	if (mount(NULL, path, NULL, flags, NULL) < 0)
 		die("remount %s read-only: %s", path, strerror(errno));
+}
+
+/* Is path at or below one of the mounts that carry a propagation option of their own? */
+static int has_own_propagation(const struct spec *s, const char *path)
+{
+	for (uint32_t i = 1; i < s->npropagation; i++) {
+		const char *own = s->propagation[i].path;
+		size_t n = strlen(own);
+
+		if (strncmp(path, own, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void unescape_octal(char *p)
+{
+	char *out = p;
+
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*out++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			*out++ = *p;
+		}
+	}
+	*out = '\0';
+}
+
+/* rootfsPropagation, then each mount's propagation option, after pivot_root:
+ * liblxc leaves every mount shared within the container whatever it was asked.
+ * Each visible mount without an option of its own first becomes a slave (what
+ * stays of its tie to the host is its master), then takes the root's setting;
+ * mount by mount, so that neither step touches the mounts with an option of
+ * their own, which get it last. runc reaches the same state by setting the root
+ * before it makes the mounts. */
+static void apply_propagation(const struct spec *s)
+{
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long root_flags;
+
+	if (s->npropagation == 0)
+		return;
+	root_flags = s->propagation[0].flags & ~(unsigned long)MS_REC;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		die("open /proc/self/mountinfo: %s", strerror(errno));
+	while (getline(&line, &cap, f) > 0) {
+		char *mp = line;
+
+		/* the fifth field is the mount point */
+		for (int field = 0; field < 4 && mp; field++) {
+			mp = strchr(mp, ' ');
+			if (mp)
+				mp++;
+		}
+		if (!mp)
+			continue;
+		*strchrnul(mp, ' ') = '\0';
+		unescape_octal(mp);
+		if (has_own_propagation(s, mp))
+			continue;
+		if ((mount(NULL, mp, NULL, MS_SLAVE, NULL) < 0
+		     || (root_flags != MS_SLAVE && mount(NULL, mp, NULL, root_flags, NULL) < 0))
+		    && errno != ENOENT && errno != EACCES)
+			die("set mount propagation of %s: %s", mp, strerror(errno));
+	}
+	free(line);
+	fclose(f);
+	for (uint32_t i = 1; i < s->npropagation; i++)
+		if (mount(NULL, s->propagation[i].path, NULL, s->propagation[i].flags, NULL) < 0)
+			die("set mount propagation of %s: %s", s->propagation[i].path, strerror(errno));
 }
 
 /* readonlyPaths: bound onto themselves read-only. Here rather than as liblxc mount
@@ -776,6 +867,11 @@ int main(int argc, char *argv[])
 	if (s.flags & FLAG_READONLY)
 		remount_ro("/");
 	readonly_paths(&s.readonly_paths);
+	/* after the binds of readonlyPaths: an unbindable root refuses them */
+	apply_propagation(&s);
+	/* liblxc sets the hostname only in a uts namespace it made; a joined one gets it here, as runc does */
+	if (s.hostname[0] && sethostname(s.hostname, strlen(s.hostname)) < 0)
+		die("sethostname %s: %s", s.hostname, strerror(errno));
 	if (s.domainname[0] && setdomainname(s.domainname, strlen(s.domainname)) < 0)
 		die("setdomainname %s: %s", s.domainname, strerror(errno));
 	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)

@@ -1,0 +1,50 @@
+"""Namespace paths in config.json, checked before liblxc is asked to join them.
+
+liblxc joins a path with setns(fd, 0), which accepts a namespace of any type: a
+network entry that names a UTS namespace would silently join the wrong one. Each
+path is opened here and asked its type (NS_GET_NSTYPE), so a wrong or missing
+path is one clear error before anything is made.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcri.errors import TranslateError
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
+CLONE_FLAGS = {
+    "mount": 0x00020000, "cgroup": 0x02000000, "uts": 0x04000000, "ipc": 0x08000000,
+    "user": 0x10000000, "pid": 0x20000000, "network": 0x40000000, "time": 0x00000080,
+}
+
+
+def check(config: dict[str, Any]) -> None:
+    for i, ns in enumerate((config.get("linux") or {}).get("namespaces") or []):
+        if not isinstance(ns, dict) or not ns.get("path") or ns.get("type") not in CLONE_FLAGS:
+            continue  # created, or refused with its own message by the translation
+        path, kind = ns["path"], ns["type"]
+        field = f"linux.namespaces[{i}].path"
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise TranslateError(f"config.json: {field} must be an absolute path")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as e:
+            raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from None
+        try:
+            import fcntl
+
+            got = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError:
+            raise TranslateError(f"config.json: {field} {path} is not a namespace") from None
+        finally:
+            os.close(fd)
+        if got != CLONE_FLAGS[kind]:
+            names = {v: k for k, v in CLONE_FLAGS.items()}
+            raise TranslateError(f"config.json: {field} {path} is a {names.get(got, 'different')} namespace, "
+                                 f"not a {kind} namespace")

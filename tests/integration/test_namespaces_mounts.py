@@ -1,0 +1,197 @@
+"""Namespaces joined by path, time namespace offsets and mount propagation, seen from inside and on the host."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lxcri_testlib import leftovers, reap
+
+
+def run_to_end(lxcri, b, tmp_path, name="pid"):
+    """create + start; the container's exit status and what it printed."""
+    cid = lxcri.new_id()
+    pidf = tmp_path / name
+    r = lxcri.create(b, cid, pid_file=pidf)
+    assert r.returncode == 0, r.stderr
+    lxcri("start", cid, check=True)
+    status = os.WEXITSTATUS(reap(int(pidf.read_text())))
+    out = (b.path / "out").read_text()
+    lxcri("delete", cid, check=True)
+    return status, out
+
+
+def with_sys_admin(b):
+    for key in ("bounding", "effective", "permitted"):
+        b.config["process"]["capabilities"][key].append("CAP_SYS_ADMIN")
+
+
+@pytest.fixture
+def holder() -> Iterator[int]:
+    """A host process in namespaces of its own, for a container to join by path (as a pod's sandbox is)."""
+    p = subprocess.Popen(["unshare", "--net", "--uts", "--ipc", "sh", "-c", "hostname holder; exec sleep 60"])
+    try:
+        for _ in range(100):
+            if os.readlink(f"/proc/{p.pid}/ns/uts") != os.readlink("/proc/self/ns/uts") and \
+                    subprocess.run(["nsenter", "-t", str(p.pid), "-u", "hostname"], capture_output=True,
+                                   text=True).stdout.strip() == "holder":
+                break
+            time.sleep(0.02)
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
+
+
+def set_ns_path(b, kind, path):
+    for ns in b.config["linux"]["namespaces"]:
+        if ns["type"] == kind:
+            ns["path"] = path
+
+
+def test_namespaces_joined_by_path(lxcri, make_bundle, tmp_path, holder):
+    b = make_bundle(["sh", "-c", "for n in net uts ipc; do readlink /proc/self/ns/$n; done; hostname"])
+    for kind, name in (("network", "net"), ("uts", "uts"), ("ipc", "ipc")):
+        set_ns_path(b, kind, f"/proc/{holder}/ns/{name}")
+    b.config["hostname"] = "joined"
+    b.save()
+    status, out = run_to_end(lxcri, b, tmp_path)
+    assert status == 0
+    want = [os.readlink(f"/proc/{holder}/ns/{n}") for n in ("net", "uts", "ipc")]
+    assert out.split() == [*want, "joined"]
+    # as runc does, the hostname is set in the joined uts namespace: the holder sees it too
+    seen = subprocess.run(["nsenter", "-t", str(holder), "-u", "hostname"], capture_output=True, text=True)
+    assert seen.stdout.strip() == "joined"
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/nonexistent/ns", "No such file or directory"),
+    ("/etc/passwd", "is not a namespace"),
+    ("ns/net", "must be an absolute path"),
+    ("UTS", "is a uts namespace, not a network namespace"),
+])
+def test_bad_namespace_paths_are_refused(lxcri, make_bundle, holder, path, message):
+    b = make_bundle(["true"])
+    set_ns_path(b, "network", f"/proc/{holder}/ns/uts" if path == "UTS" else path)
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 1
+    assert "linux.namespaces[" in r.stderr and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert leftovers(cid, lxcri.root) == []
+
+
+def test_time_namespace_offsets(lxcri, make_bundle, tmp_path):
+    b = make_bundle(["sh", "-c", "cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime"])
+    b.config["linux"]["namespaces"].append({"type": "time"})
+    b.config["linux"]["timeOffsets"] = {"boottime": {"secs": 864000}, "monotonic": {"nanosecs": 5000}}
+    b.save()
+    status, out = run_to_end(lxcri, b, tmp_path)
+    assert status == 0
+    lines = [ln.split() for ln in out.splitlines()]
+    assert ["monotonic", "0", "5000"] in lines
+    assert ["boottime", "864000", "0"] in lines
+    host_uptime = float(Path("/proc/uptime").read_text().split()[0])
+    assert int(lines[-1][0]) >= 864000 + int(host_uptime) - 5  # the container's boot clock is ten days ahead
+
+
+def test_time_offsets_errors(lxcri, make_bundle):
+    cases = [
+        ({"boottime": {"secs": 1}}, False, "needs a new time namespace"),
+        ({"boottime": {"secs": 1, "nanosecs": 5}}, True, "not both"),
+        ({"realtime": {"secs": 1}}, True, "unknown clock"),
+        ({"monotonic": {"secs": "1"}}, True, "integer secs"),
+    ]
+    for offsets, timens, message in cases:
+        b = make_bundle(["true"])
+        if timens:
+            b.config["linux"]["namespaces"].append({"type": "time"})
+        b.config["linux"]["timeOffsets"] = offsets
+        b.save()
+        cid = lxcri.new_id()
+        r = lxcri.create(b, cid)
+        assert r.returncode == 1 and message in r.stderr, (offsets, r.stderr)
+        assert leftovers(cid, lxcri.root) == []
+
+
+# What runtime-tools' runtimetest does for rootfsPropagation: bind the root elsewhere, make a
+# mount, and see whether it shows through the bind (shared) or not (slave, private); an
+# unbindable root cannot be bound at all.
+PROPAGATION_PROBE = """
+mkdir -p /target /mnt1 /test && touch /test/example
+if ! mount --rbind / /target 2>/dev/null; then echo unbindable; exit 0; fi
+mount --bind /test /mnt1
+if [ -e /target/mnt1/example ]; then echo propagated; else echo isolated; fi
+"""
+
+
+@pytest.mark.parametrize("value, seen", [
+    ("shared", "propagated"), ("rshared", "propagated"), ("slave", "isolated"),
+    ("private", "isolated"), ("unbindable", "unbindable"),
+])
+def test_rootfs_propagation(lxcri, make_bundle, tmp_path, value, seen):
+    b = make_bundle(["sh", "-c", PROPAGATION_PROBE])
+    b.config["linux"]["rootfsPropagation"] = value
+    with_sys_admin(b)
+    b.save()
+    status, out = run_to_end(lxcri, b, tmp_path)
+    assert status == 0, out
+    assert out.splitlines()[0] == seen, out
+
+
+def test_bad_rootfs_propagation(lxcri, make_bundle):
+    b = make_bundle(["true"])
+    b.config["linux"]["rootfsPropagation"] = "sideways"
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 1 and "rootfsPropagation 'sideways'" in r.stderr
+    assert leftovers(cid, lxcri.root) == []
+
+
+@pytest.fixture
+def shared_dirs(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    """Host directories that are shared mounts, as kubelet's volume dirs are."""
+    dirs = {name: tmp_path / f"host-{name}" for name in ("default", "rslave", "private")}
+    for d in dirs.values():
+        d.mkdir()
+        subprocess.run(["mount", "--bind", str(d), str(d)], check=True)
+        subprocess.run(["mount", "--make-shared", str(d)], check=True)
+    yield dirs
+    for d in dirs.values():
+        subprocess.run(["umount", "-R", "-l", str(d)], check=False)
+
+
+def test_mount_propagation_between_host_and_container(lxcri, make_bundle, tmp_path, shared_dirs):
+    script = ("while [ ! -e /dev/shm/go ]; do sleep 0.05; done; "
+              "mkdir -p /v-default/inner; mount -t tmpfs from-container /v-default/inner; "
+              "for v in default rslave private; do "
+              "if grep -q \" /v-$v/from-host \" /proc/self/mountinfo; then echo $v:seen; else echo $v:unseen; fi; done")
+    b = make_bundle(["sh", "-c", script])
+    for name, d in shared_dirs.items():
+        opts = ["rbind"] + ([name] if name != "default" else [])
+        b.config["mounts"].append({"destination": f"/v-{name}", "type": "bind", "source": str(d), "options": opts})
+    with_sys_admin(b)
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    assert lxcri.create(b, cid, pid_file=pidf).returncode == 0
+    lxcri("start", cid, check=True)
+    pid = int(pidf.read_text())
+    for d in shared_dirs.values():
+        (d / "from-host").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "from-host", str(d / "from-host")], check=True)
+    subprocess.run(["nsenter", "-t", str(pid), "-m", "touch", "/dev/shm/go"], check=True)
+    assert os.WEXITSTATUS(reap(pid)) == 0
+    out = (b.path / "out").read_text().split()
+    # the default (runc's rslave root) and rslave receive the host's mounts; private does not
+    assert out == ["default:seen", "rslave:seen", "private:unseen"]
+    # and nothing the container mounts comes back to the host
+    assert not any("from-container" in ln for ln in Path("/proc/self/mountinfo").read_text().splitlines())
+    lxcri("delete", cid, check=True)
