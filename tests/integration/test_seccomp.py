@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
+import json
 import os
+import select
+import socket
+import struct
+import threading
 
 from lxcri_testlib import leftovers, reap
 
@@ -79,7 +86,13 @@ def test_bad_seccomp_is_refused_cleanly(lxcri, make_bundle):
                      ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}, "unknown"),
                      ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
                                                                         "args": [{"index": 9, "op": "SCMP_CMP_EQ"}]}]},
-                      "index must be 0..5")):
+                      "index must be 0..5"),
+                     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
+                      "needs linux.seccomp.listenerPath"),
+                     ({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/x.sock"},
+                      "cannot be the default action"),
+                     ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock",
+                       "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}, "cannot be used for write")):
         b = make_bundle(["true"])
         b.config["linux"]["seccomp"] = bad
         b.save()
@@ -87,3 +100,83 @@ def test_bad_seccomp_is_refused_cleanly(lxcri, make_bundle):
         r = lxcri.create(b, cid)
         assert r.returncode == 1 and msg in r.stderr, r.stderr
         assert leftovers(cid, lxcri.root) == []
+
+
+# <linux/seccomp.h>: struct seccomp_notif is 80 bytes, struct seccomp_notif_resp 24
+NOTIF_RECV, NOTIF_SEND = 0xC0502100, 0xC0182101
+EXDEV = 18
+
+
+class Listener(threading.Thread):
+    """A seccomp agent at listenerPath: takes the fd and the state, fails each notified syscall with EXDEV."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.sock.settimeout(20)
+        self.states, self.syscalls = [], []
+
+    def run(self):
+        fds = []
+        try:
+            while len(self.states) < 2:  # the container's init, then an exec
+                conn, _ = self.sock.accept()
+                fdarr = array.array("i")
+                msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fdarr.frombytes(data[: len(data) - len(data) % 4])
+                self.states.append(json.loads(msg))
+                fds += list(fdarr)
+                conn.close()
+                self.serve(fds, 0.2)
+            self.serve(fds, 3)
+        except (OSError, TimeoutError):
+            pass
+
+    def serve(self, fds, timeout):
+        while True:
+            ready, _, _ = select.select(fds, [], [], timeout)
+            if not ready:
+                return
+            for fd in ready:
+                buf = bytearray(80)
+                try:
+                    fcntl.ioctl(fd, NOTIF_RECV, buf)
+                except OSError:
+                    fds.remove(fd)
+                    continue
+                nid, pid, _flags, nr = struct.unpack_from("<QIIi", buf)
+                self.syscalls.append(nr)
+                fcntl.ioctl(fd, NOTIF_SEND, bytearray(struct.pack("<QqiI", nid, 0, -EXDEV, 0)))
+
+
+def test_notify_hands_syscalls_to_the_listener(lxcri, make_bundle, tmp_path):
+    listener = Listener(tmp_path / "agent.sock")
+    listener.start()
+    sc = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "agent.sock"),
+          "listenerMetadata": "pod=web", "architectures": ARCHES,
+          "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+    b = make_bundle(["sh", "-c", "mkdir /tmp/a; sleep 30"])
+    b.config["linux"]["seccomp"] = sc
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    r = lxcri.create(b, cid, pid_file=pidf)
+    assert r.returncode == 0, r.stderr
+    init = int(pidf.read_text())
+    lxcri("start", cid, check=True)
+    e = lxcri("exec", cid, "mkdir", "/tmp/b")
+    assert e.returncode != 0 and "Invalid cross-device link" in e.stderr, e.stderr
+    lxcri("kill", cid, "KILL", check=True)
+    reap(init)
+    listener.join(10)
+    out = (b.path / "out").read_text() + (b.path / "out.err").read_text()
+    assert "Invalid cross-device link" in out  # the container's own mkdir, answered by the listener
+    first, second = listener.states
+    assert first["fds"] == ["seccompFd"] and first["metadata"] == "pod=web"
+    assert first["pid"] == init and first["state"]["id"] == cid and first["state"]["status"] == "creating"
+    assert second["state"]["status"] == "running" and second["pid"] != init
+    assert len(listener.syscalls) == 2

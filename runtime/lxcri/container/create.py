@@ -54,6 +54,7 @@ from lxcri.settings import Settings
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -174,18 +175,30 @@ def forward_console(path: str, master: int, size: dict[str, Any] | None) -> None
         os.close(master)
 
 
-def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None) -> tuple[bytes, int]:
-    """The helper's answer to the spec ('R' or 'E...'), forwarding a pty master ('T') on the way."""
+def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None,
+                on_listener_fd: Callable[[int, int], None] | None = None) -> tuple[bytes, int]:
+    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T')
+    and a seccomp listener fd ('N', given to `on_listener_fd` with the sender's pid)."""
     while True:
         fds: list[int] = []
         reply, pid = recv_frame(sock, fds)
-        if reply != b"T":
+        if reply not in (b"T", b"N"):
             for fd in fds:
                 os.close(fd)
             return reply, pid
         if len(fds) != 1:
-            raise LxcriError("the container's init sent a terminal without its fd")
-        forward_console(console_socket, fds[0], size)
+            for fd in fds:
+                os.close(fd)
+            raise LxcriError("the container's init sent a frame without its fd")
+        if reply == b"T":
+            forward_console(console_socket, fds[0], size)  # closes it
+            continue
+        try:
+            if on_listener_fd is None:
+                raise LxcriError("the container's init sent a seccomp listener fd nobody asked for")
+            on_listener_fd(fds[0], pid)
+        finally:
+            os.close(fds[0])
 
 
 def send_console(path: str, master: int) -> None:
@@ -399,7 +412,8 @@ class Creation:
             rec.init_start = proc.start_time(init_pid)
             spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
-            reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"))
+            reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"),
+                                   self._listener(cfg, rec))
         except EOFError:
             raise LxcriError(self._start_failure()) from None
         except TimeoutError:
@@ -422,6 +436,13 @@ class Creation:
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
         return rec
+
+    def _listener(self, cfg: dict[str, Any], rec: Record) -> Callable[[int, int], None]:
+        def send(fd: int, pid: int) -> None:
+            sc = (cfg.get("linux") or {}).get("seccomp") or {}
+            seccomp.send_to_listener(sc, fd, pid, oci_state(rec, "creating"))
+
+        return send
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""

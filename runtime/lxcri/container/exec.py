@@ -17,7 +17,7 @@ from lxcri import proc
 from lxcri.cgroups import Cgroup
 from lxcri.container.create import await_reply, high_fd, spawn, write_pid_file
 from lxcri.container.rundir import RunDir
-from lxcri.container.status import status
+from lxcri.container.status import oci_state, status
 from lxcri.errors import LxcriError, SpecError, StateError
 from lxcri.libexec.protocol import InitSpec, encode
 from lxcri.lxcconf.process import RLIMITS, UNLIMITED
@@ -156,7 +156,9 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             parent.sendall(encode(spec))
             parent.settimeout(settings.create_timeout)
             try:
-                reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"))
+                sc = (cfg.get("linux") or {}).get("seccomp") or {}
+                reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"),
+                                         lambda fd, pid: seccomp.send_to_listener(sc, fd, pid, oci_state(rec, st)))
             except EOFError:
                 raise LxcriError(f"exec in container {cid} failed: the helper died") from None
             if reply[:1] == b"E":

@@ -3,6 +3,10 @@
 The filter is loaded by lxcri's static helper right before the user's process
 (runc does the same), not by liblxc: liblxc's profile format has no per-rule
 errno values, no SCMP_ACT_LOG or KILL_PROCESS, and no filter flags.
+
+With SCMP_ACT_NOTIFY rules the helper loads the filter before it reports ready and
+passes the listener fd back; lxcri sends it to linux.seccomp.listenerPath with the
+container's state (see send_to_listener).
 """
 
 from __future__ import annotations
@@ -34,8 +38,6 @@ EPERM = 1
 def _action(name: object, errno_ret: object, where: str, default_errno: int = EPERM) -> int:
     if name not in ACTIONS:
         raise SpecError(f"config.json: {where}: unknown seccomp action {name!r}")
-    if name == "SCMP_ACT_NOTIFY":
-        raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY is not supported by this lxcri version")
     base = ACTIONS[str(name)]
     if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
         val = default_errno if errno_ret is None else errno_ret
@@ -63,8 +65,14 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
         if f not in FLAGS:
             raise SpecError(f"config.json: linux.seccomp.flags: {f!r} is not supported here")
         flags |= FLAGS[f]
-    if seccomp.get("listenerPath"):
-        raise SpecError("config.json: linux.seccomp.listenerPath: seccomp notify is not supported by this version")
+    if seccomp.get("defaultAction") == "SCMP_ACT_NOTIFY":
+        # every syscall of the helper itself would wait for a listener it has not yet reached
+        raise SpecError("config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")
+    listener = seccomp.get("listenerPath")
+    if listener is not None and (not isinstance(listener, str) or not listener.startswith("/")):
+        raise SpecError("config.json: linux.seccomp.listenerPath must be an absolute path")
+    if not isinstance(seccomp.get("listenerMetadata", ""), str):
+        raise SpecError("config.json: linux.seccomp.listenerMetadata must be a string")
     arches = seccomp.get("architectures") or []
     for a in arches:
         if a not in ARCHES:
@@ -78,6 +86,13 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
         if not names or not all(isinstance(n, str) and n and n.isascii() for n in names):
             raise SpecError(f"config.json: {where}.names must be a list of syscall names")
         action = _action(sc.get("action"), sc.get("errnoRet"), where, default_errno)
+        if sc.get("action") == "SCMP_ACT_NOTIFY":
+            if not listener:
+                raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
+            # the helper writes and sends on the sync socket after loading the filter (runc refuses write too)
+            for n in names:
+                if n in ("write", "sendmsg"):
+                    raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY cannot be used for {n}")
         args = sc.get("args") or []
         enc_args = []
         for j, a in enumerate(args):
@@ -96,3 +111,24 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
     out.append(struct.pack("<I", len(rules)))
     out += rules
     return b"".join(out)
+
+
+def send_to_listener(seccomp: dict[str, Any], fd: int, pid: int, state: dict[str, Any]) -> None:
+    """The runtime-spec's ContainerProcessState, with the listener fd, over listenerPath (SCM_RIGHTS)."""
+    import socket
+
+    from lxcri import OCI_VERSION, jsonlite
+    from lxcri.errors import LxcriError
+
+    path = seccomp["listenerPath"]
+    msg = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
+           "metadata": seccomp.get("listenerMetadata") or "", "state": state}
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
+    s.settimeout(10)
+    try:
+        s.connect(path)
+        s.sendmsg([jsonlite.dumps(msg).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
+    except OSError as e:
+        raise LxcriError(f"seccomp listener {path}: {e.strerror or e}") from None
+    finally:
+        s.close()

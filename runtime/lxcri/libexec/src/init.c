@@ -657,10 +657,47 @@ static void apply_user(const struct spec *s)
 /* The OCI seccomp profile, loaded with libseccomp as the last step before exec
  * (or before giving up privileges, when no_new_privs is off: loading a filter
  * needs either). Syscalls this kernel does not know are skipped, as runc does. */
+/* Does the filter hand syscalls to a listener (SCMP_ACT_NOTIFY)? Then it is loaded
+ * while lxcri still listens on the sync socket, which passes the fd on. */
+static int has_notify(const struct sc_spec *sc)
+{
+	if (!sc->present)
+		return 0;
+	for (uint32_t i = 0; i < sc->nrules; i++)
+		if (sc->rules[i].action == SCMP_ACT_NOTIFY)
+			return 1;
+	return 0;
+}
+
+/* The listener's fd goes to lxcri (frame 'N' with the fd), which sends it on to
+ * linux.seccomp.listenerPath with the container's state. */
+static void send_notify_fd(int fd)
+{
+	char frame[5] = {1, 0, 0, 0, 'N'};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {frame, sizeof(frame)};
+	struct msghdr msg = {0};
+	struct cmsghdr *cm;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sync_fd, &msg, 0) != (ssize_t)sizeof(frame))
+		die("send the seccomp listener fd to lxcri: %s", strerror(errno));
+	close(fd);
+}
+
 static void load_seccomp(const struct sc_spec *sc)
 {
 	scmp_filter_ctx ctx;
-	int r;
+	int r, notify_fd = -1;
 
 	if (!sc->present)
 		return;
@@ -708,7 +745,17 @@ static void load_seccomp(const struct sc_spec *sc)
 	r = seccomp_load(ctx);
 	if (r < 0)
 		die("seccomp: cannot load the filter: %s", strerror(-r));
+	if (has_notify(sc)) {
+		r = seccomp_notify_fd(ctx);
+		if (r < 0)
+			die("seccomp: the filter has no listener fd: %s", strerror(-r));
+		notify_fd = fcntl(r, F_DUPFD_CLOEXEC, 3);
+		if (notify_fd < 0)
+			die("seccomp: dup the listener fd: %s", strerror(errno));
+	}
 	seccomp_release(ctx);
+	if (notify_fd >= 0)
+		send_notify_fd(notify_fd);
 }
 
 static void close_from(unsigned int lowest)
@@ -790,7 +837,7 @@ static int exec_main(void)
 				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
 		if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
 			die("personality: %s", strerror(errno));
-		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
+		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS) || has_notify(&s.sc))
 			load_seccomp(&s.sc);
 		apply_user(&s);
 		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -803,7 +850,7 @@ static int exec_main(void)
 			umask((mode_t)s.umask);
 		reset_signals();
 		close_from(3 + s.preserve_fds);
-		if (s.exec_flags & EXEC_NO_NEW_PRIVS)
+		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && !has_notify(&s.sc))
 			load_seccomp(&s.sc);
 		execve(exe, s.args.v, s.env.v);
 		dprintf(2, "lxcri exec: %s: %s\n", exe, strerror(errno));
@@ -876,8 +923,9 @@ int main(int argc, char *argv[])
 		die("setdomainname %s: %s", s.domainname, strerror(errno));
 	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
 		die("personality: %s", strerror(errno));
-	/* without no_new_privs, loading a filter needs privileges we are about to drop */
-	if (!(s.exec_flags & EXEC_NO_NEW_PRIVS))
+	/* without no_new_privs, loading a filter needs privileges we are about to drop;
+	 * a filter with a listener is loaded while lxcri can still pass its fd on */
+	if (!(s.exec_flags & EXEC_NO_NEW_PRIVS) || has_notify(&s.sc))
 		load_seccomp(&s.sc);
 	/* as runc does: become the process's user before the wait, so that create
 	 * reports failures, and look the executable up with the user's rights */
@@ -908,7 +956,7 @@ int main(int argc, char *argv[])
 	if (s.umask != NO_UMASK)
 		umask((mode_t)s.umask);
 	close_from(3 + s.preserve_fds);
-	if (s.exec_flags & EXEC_NO_NEW_PRIVS)
+	if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && !has_notify(&s.sc))
 		load_seccomp(&s.sc);
 	execve(exe, s.args.v, s.env.v);
 	dprintf(2, "lxcri-init: exec %s: %s\n", exe, strerror(errno));
