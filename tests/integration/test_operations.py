@@ -66,6 +66,10 @@ def test_exec_errors(lxcri, make_bundle):
     _, cid = running(lxcri, make_bundle)
     r = lxcri("exec", cid, "no-such-binary")
     assert r.returncode == 1 and 'exec: "no-such-binary": executable file not found' in r.stderr
+    # labels are applied where the host has the LSM; this one has neither
+    for flag, name in (("--apparmor", "AppArmor"), ("--process-label", "SELinux")):
+        r = lxcri("exec", flag, "some_t", cid, "true")
+        assert r.returncode == 1 and f"this host has no {name}" in r.stderr, r.stderr
     lxcri("kill", cid, "KILL", check=True)
     lxcri.wait_status(cid, "stopped")
     r = lxcri("exec", cid, "true")

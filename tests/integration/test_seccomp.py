@@ -87,7 +87,8 @@ def test_bad_seccomp_is_refused_cleanly(lxcri, make_bundle):
                      ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
                                                                         "args": [{"index": 9, "op": "SCMP_CMP_EQ"}]}]},
                       "index must be 0..5"),
-                     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
+                     ({"defaultAction": "SCMP_ACT_ALLOW",
+                       "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
                       "needs linux.seccomp.listenerPath"),
                      ({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/x.sock"},
                       "cannot be the default action"),
@@ -148,7 +149,7 @@ class Listener(threading.Thread):
                 except OSError:
                     fds.remove(fd)
                     continue
-                nid, pid, _flags, nr = struct.unpack_from("<QIIi", buf)
+                nid, _pid, _flags, nr = struct.unpack_from("<QIIi", buf)
                 self.syscalls.append(nr)
                 fcntl.ioctl(fd, NOTIF_SEND, bytearray(struct.pack("<QqiI", nid, 0, -EXDEV, 0)))
 

@@ -157,3 +157,12 @@ def test_propagation_root_first_then_each_mount():
     assert propagation({}) == [("/", MS_SLAVE | MS_REC)]  # runc's default: the host's mounts come in, none go out
     with pytest.raises(TranslateError, match="more than one propagation"):
         propagation({"mounts": [{"destination": "/a", "options": ["shared", "private"]}]})
+
+
+def test_mount_label_goes_to_fresh_filesystems_only():
+    cfg = {"linux": {"mountLabel": "system_u:object_r:container_file_t:s0:c1,c2"},
+           "mounts": [{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+                      {"destination": "/data", "type": "bind", "source": "/", "options": ["rbind"]}]}
+    run, data = [v for k, v in mounts(cfg, ctx(), lambda p: "dir")]
+    assert 'context="system_u:object_r:container_file_t:s0:c1,c2"' in run
+    assert "context" not in data

@@ -74,8 +74,8 @@ COMMANDS = {c.name: c for c in [
         Flag("--additional-gids,-g", list, None, "add a supplementary group (repeatable)"),
         Flag("--preserve-fds", int, 0, "pass N extra fds (from 3) to the process"),
         Flag("--no-new-privs", help="set no_new_privs for the process"),
-        Flag("--process-label", str, "", "accepted; SELinux is not supported on this host"),
-        Flag("--apparmor", str, "", "accepted; AppArmor is not supported on this host"),
+        Flag("--process-label", str, "", "SELinux label of the process (hosts with SELinux)"),
+        Flag("--apparmor", str, "", "AppArmor profile of the process (hosts with AppArmor)"),
         HELP], ("id",), rest="cmd_args"),
     Command("update", "change the cgroup limits of a running container", [
         Flag("--resources,-r", str, "", "OCI linux.resources JSON file, or - for stdin"),
@@ -251,13 +251,11 @@ def cmd_spec(a: Parsed, s: Settings) -> int:
 def cmd_exec(a: Parsed, s: Settings) -> int:
     from lxcri.container.exec import ExecOptions, execute
 
-    for flag, name in ((a.process_label, "--process-label"), (a.apparmor, "--apparmor")):
-        if flag:
-            raise UsageError(f"{name}: this host has no {'SELinux' if 'label' in name else 'AppArmor'}")
     return execute(s, a.id, ExecOptions(
         process_file=a.process, args=a.cmd_args, pid_file=a.pid_file, detach=a.detach, tty=a.tty,
         console_socket=a.console_socket, cwd=a.cwd, env=a.env, user=a.user, caps=a.cap,
-        additional_gids=a.additional_gids, preserve_fds=a.preserve_fds, no_new_privs=a.no_new_privs))
+        additional_gids=a.additional_gids, preserve_fds=a.preserve_fds, no_new_privs=a.no_new_privs,
+        apparmor=a.apparmor, process_label=a.process_label))
 
 
 def cmd_update(a: Parsed, s: Settings) -> int:

@@ -336,7 +336,7 @@ class Creation:
         # built (and so validated: user, caps, seccomp) before any work; the state comes later
         spec = init_spec(cfg, opts.preserve_fds)
         spec.new_pty = bool(opts.console_socket and spec.terminal)
-        check_lsm(cfg)
+        spec.apparmor, spec.selinux = check_lsm(cfg)
         for field, what in (("intelRdt", "Intel RDT settings"),):
             if (cfg.get("linux") or {}).get(field):
                 # not yet translated (the features document says so); said in the log, where callers look

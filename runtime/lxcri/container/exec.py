@@ -22,7 +22,7 @@ from lxcri.errors import LxcriError, SpecError, StateError
 from lxcri.libexec.protocol import InitSpec, encode
 from lxcri.lxcconf.process import RLIMITS, UNLIMITED
 from lxcri.oci import capabilities, seccomp
-from lxcri.oci.spec import check_process, personality
+from lxcri.oci.spec import check_lsm, check_process, personality
 from lxcri.settings import Settings
 
 TYPE_CHECKING = False
@@ -34,7 +34,8 @@ class ExecOptions:
     def __init__(self, process_file: str = "", args: list[str] | None = None, pid_file: str = "",
                  detach: bool = False, tty: bool = False, console_socket: str = "", cwd: str = "",
                  env: list[str] | None = None, user: str = "", caps: list[str] | None = None,
-                 additional_gids: list[str] | None = None, preserve_fds: int = 0, no_new_privs: bool = False) -> None:
+                 additional_gids: list[str] | None = None, preserve_fds: int = 0, no_new_privs: bool = False,
+                 apparmor: str = "", process_label: str = "") -> None:
         self.process_file = process_file
         self.args = args or []
         self.pid_file = pid_file
@@ -47,6 +48,8 @@ class ExecOptions:
         self.caps = caps or []
         self.additional_gids = additional_gids or []
         self.preserve_fds = preserve_fds
+        self.apparmor = apparmor
+        self.process_label = process_label
         self.no_new_privs = no_new_privs
 
 
@@ -104,6 +107,15 @@ def _process(cfg: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
     return p
 
 
+def _labels(p: dict[str, Any], o: ExecOptions) -> tuple[str, str]:
+    """--apparmor and --process-label override the process's own; checked against the host as create does."""
+    if o.apparmor:
+        p["apparmorProfile"] = o.apparmor
+    if o.process_label:
+        p["selinuxLabel"] = o.process_label
+    return check_lsm({"process": p})
+
+
 def _rlimits(p: dict[str, Any]) -> list[tuple[int, int, int]]:
     import resource
 
@@ -138,6 +150,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),  # the container's own filter
             personality=personality(p),
         )
+        spec.apparmor, spec.selinux = _labels(p, o)
         fds: list[int] = []
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)

@@ -31,7 +31,8 @@ class InitSpec:
                  rlimits: list[tuple[int, int, int]] | None = None, seccomp: bytes = b"\0\0\0\0",
                  domainname: str = "", personality: int | None = None, readonly_root: bool = False,
                  new_pty: bool = False, readonly_paths: list[str] | None = None,
-                 propagation: list[tuple[str, int]] | None = None, hostname: str = "") -> None:
+                 propagation: list[tuple[str, int]] | None = None, hostname: str = "",
+                 apparmor: str = "", selinux: str = "") -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -57,6 +58,8 @@ class InitSpec:
         self.readonly_paths = readonly_paths or []  # linux.readonlyPaths, made read-only by the helper
         self.propagation = propagation or []  # (path, mount(2) propagation flags), in the order to apply
         self.hostname = hostname  # set again by the helper: liblxc sets it only in a uts namespace it made
+        self.apparmor = apparmor  # profile the process is exec'd under ("" = the caller's)
+        self.selinux = selinux  # SELinux label of the process ("" = the caller's)
 
 
 def _s(v: str) -> bytes:
@@ -97,5 +100,6 @@ def encode(spec: InitSpec) -> bytes:
     for path, pflags in spec.propagation:
         out.append(struct.pack("<I", pflags) + _s(path))
     out.append(_s(spec.hostname))
+    out.append(_s(spec.apparmor) + _s(spec.selinux))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

@@ -82,6 +82,10 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
             create = "create=dir" if kind == "dir" else "create=file"
             items.append(_entry(source, dest, "none", [flag, *kept, create]))
         else:
+            label = (config.get("linux") or {}).get("mountLabel")
+            if label and fstype in ("tmpfs", "mqueue", "devpts", "shm"):
+                # SELinux: the files of a fresh filesystem get the container's label (runc's set)
+                kept.append(f'context="{label}"')
             items.append(_entry(source, dest, fstype, [*kept, "create=dir"]))
     return items
 

@@ -114,19 +114,24 @@ def lsm_enabled(name: str) -> bool:
         return False
 
 
-def check_lsm(config: dict[str, Any]) -> None:
-    """AppArmor and SELinux settings: this version applies neither, so they must not be asked for
-    silently; on a host without the LSM the answer names the host's lack."""
+def check_lsm(config: dict[str, Any]) -> tuple[str, str]:
+    """process.apparmorProfile and process.selinuxLabel (plus linux.mountLabel): applied where the
+    host has the LSM, refused with the host's lack named where it has not (as runc fails there).
+
+    Returns (AppArmor profile, SELinux label) for the init helper, which asks for them on its
+    execve through /proc/thread-self/attr, as runc does.
+    """
     process = config.get("process") or {}
     linux = config.get("linux") or {}
     for value, lsm, field in ((process.get("apparmorProfile"), "apparmor", "process.apparmorProfile"),
                               (process.get("selinuxLabel"), "selinux", "process.selinuxLabel"),
                               (linux.get("mountLabel"), "selinux", "linux.mountLabel")):
         if value:
-            name = "AppArmor" if lsm == "apparmor" else "SELinux"
+            check_text(value, field)
             if not lsm_enabled(lsm):
+                name = "AppArmor" if lsm == "apparmor" else "SELinux"
                 raise SpecError(f"config.json: {field} {value!r}: this host has no {name}")
-            raise SpecError(f"config.json: {field}: {name} profiles are not applied by this lxcri version")
+    return process.get("apparmorProfile") or "", process.get("selinuxLabel") or ""
 
 
 def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:

@@ -117,6 +117,8 @@ struct spec {
 		char *path;
 	} *propagation;
 	char *hostname;
+	char *apparmor;
+	char *selinux;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -372,6 +374,8 @@ static void read_spec(struct spec *s)
 		s->propagation[i].path = get_str(&c);
 	}
 	s->hostname = get_str(&c);
+	s->apparmor = get_str(&c);
+	s->selinux = get_str(&c);
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -657,6 +661,42 @@ static void apply_user(const struct spec *s)
 /* The OCI seccomp profile, loaded with libseccomp as the last step before exec
  * (or before giving up privileges, when no_new_privs is off: loading a filter
  * needs either). Syscalls this kernel does not know are skipped, as runc does. */
+static void write_attr(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	n = write(fd, value, strlen(value));
+	if (n < 0)
+		die("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* The AppArmor profile and SELinux label the process gets on its execve: written
+ * to this thread's attr/exec, which the kernel applies at the next exec (runc's
+ * way). lxcri checked that the host has the LSM before asking. */
+static void set_exec_labels(const struct spec *s)
+{
+	char buf[4200];
+
+	if (s->apparmor[0]) {
+		snprintf(buf, sizeof(buf), "exec %s", s->apparmor);
+		if (access("/proc/thread-self/attr/apparmor/exec", W_OK) == 0)
+			write_attr("/proc/thread-self/attr/apparmor/exec", buf);
+		else if (access("/proc/thread-self/attr/exec", W_OK) == 0)
+			write_attr("/proc/thread-self/attr/exec", buf);
+		else
+			die("AppArmor profile %s: no attr/exec in the container's /proc", s->apparmor);
+	}
+	if (s->selinux[0]) {
+		if (access("/proc/thread-self/attr/exec", W_OK) != 0)
+			die("SELinux label %s: no attr/exec in the container's /proc", s->selinux);
+		write_attr("/proc/thread-self/attr/exec", s->selinux);
+	}
+}
+
 /* Does the filter hand syscalls to a listener (SCMP_ACT_NOTIFY)? Then it is loaded
  * while lxcri still listens on the sync socket, which passes the fd on. */
 static int has_notify(const struct sc_spec *sc)
@@ -837,6 +877,7 @@ static int exec_main(void)
 				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
 		if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
 			die("personality: %s", strerror(errno));
+		set_exec_labels(&s);
 		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS) || has_notify(&s.sc))
 			load_seccomp(&s.sc);
 		apply_user(&s);
@@ -925,6 +966,7 @@ int main(int argc, char *argv[])
 		die("personality: %s", strerror(errno));
 	/* without no_new_privs, loading a filter needs privileges we are about to drop;
 	 * a filter with a listener is loaded while lxcri can still pass its fd on */
+	set_exec_labels(&s);
 	if (!(s.exec_flags & EXEC_NO_NEW_PRIVS) || has_notify(&s.sc))
 		load_seccomp(&s.sc);
 	/* as runc does: become the process's user before the wait, so that create
