@@ -203,6 +203,16 @@ def test_lsm_settings_are_refused_on_a_host_without_them(lxcri, make_bundle):
         assert leftovers(cid, lxcri.root) == []
 
 
+def test_intel_rdt_is_refused_without_resctrl(lxcri, make_bundle):
+    b = make_bundle(["true"])
+    b.config["linux"]["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=ff"}
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 1 and "linux.intelRdt: this host has no resctrl" in r.stderr, r.stderr
+    assert leftovers(cid, lxcri.root) == []
+
+
 def test_user_namespace_mappings(make_bundle, tmp_path):
     # the container's root must be able to traverse to the runtime dir: pytest's tmp dirs are 0700
     import shutil

@@ -34,7 +34,7 @@ import struct
 import sys
 import time
 
-from lxcri import jsonlite, log, lxcconf, proc
+from lxcri import jsonlite, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies, monitor_cgroup
@@ -337,10 +337,11 @@ class Creation:
         spec = init_spec(cfg, opts.preserve_fds)
         spec.new_pty = bool(opts.console_socket and spec.terminal)
         spec.apparmor, spec.selinux = check_lsm(cfg)
-        for field, what in (("intelRdt", "Intel RDT settings"),):
-            if (cfg.get("linux") or {}).get(field):
-                # not yet translated (the features document says so); said in the log, where callers look
-                log.warning(f"linux.{field}: the {what} is not applied by this lxcri version", id=self.cid)
+        if (cfg.get("linux") or {}).get("intelRdt"):
+            # as runc on such a host: resource control asked for and not available is an error
+            if not os.path.isdir("/sys/fs/resctrl/info"):
+                raise SpecError("config.json: linux.intelRdt: this host has no resctrl filesystem mounted")
+            raise SpecError("config.json: linux.intelRdt: Intel RDT is not applied by this lxcri version")
         if opts.preserve_fds < 0:
             raise SpecError("--preserve-fds must not be negative")
         for fd in range(3, 3 + opts.preserve_fds):
