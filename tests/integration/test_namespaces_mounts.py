@@ -158,7 +158,7 @@ def test_bad_rootfs_propagation(lxcri, make_bundle):
 @pytest.fixture
 def shared_dirs(tmp_path: Path) -> Iterator[dict[str, Path]]:
     """Host directories that are shared mounts, as kubelet's volume dirs are."""
-    dirs = {name: tmp_path / f"host-{name}" for name in ("default", "rslave", "private")}
+    dirs = {name: tmp_path / f"host-{name}" for name in ("default", "rslave", "private", "rshared")}
     for d in dirs.values():
         d.mkdir()
         subprocess.run(["mount", "--bind", str(d), str(d)], check=True)
@@ -168,15 +168,27 @@ def shared_dirs(tmp_path: Path) -> Iterator[dict[str, Path]]:
         subprocess.run(["umount", "-R", "-l", str(d)], check=False)
 
 
+def host_mounts() -> list[tuple[str, str]]:
+    """(mount point, source) of each mount the host sees."""
+    out = []
+    for ln in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = ln.split()
+        out.append((fields[4], fields[fields.index("-") + 2]))
+    return out
+
+
 def test_mount_propagation_between_host_and_container(lxcri, make_bundle, tmp_path, shared_dirs):
+    """Kubernetes' three mount propagation modes, as CRI asks for them: None (rprivate),
+    HostToContainer (rslave) and Bidirectional (rshared); and a mount without an option."""
     script = ("while [ ! -e /dev/shm/go ]; do sleep 0.05; done; "
-              "mkdir -p /v-default/inner; mount -t tmpfs from-container /v-default/inner; "
-              "for v in default rslave private; do "
+              "for v in default rshared; do mkdir -p /v-$v/inner; mount -t tmpfs from-container-$v /v-$v/inner; done; "
+              "for v in default rslave private rshared; do "
               "if grep -q \" /v-$v/from-host \" /proc/self/mountinfo; then echo $v:seen; else echo $v:unseen; fi; done")
     b = make_bundle(["sh", "-c", script])
     for name, d in shared_dirs.items():
         opts = ["rbind"] + ([name] if name != "default" else [])
         b.config["mounts"].append({"destination": f"/v-{name}", "type": "bind", "source": str(d), "options": opts})
+    b.config["linux"]["rootfsPropagation"] = "rshared"  # what CRI sets when a volume is Bidirectional
     with_sys_admin(b)
     b.save()
     cid = lxcri.new_id()
@@ -190,8 +202,22 @@ def test_mount_propagation_between_host_and_container(lxcri, make_bundle, tmp_pa
     subprocess.run(["nsenter", "-t", str(pid), "-m", "touch", "/dev/shm/go"], check=True)
     assert os.WEXITSTATUS(reap(pid)) == 0
     out = (b.path / "out").read_text().split()
-    # the default (runc's rslave root) and rslave receive the host's mounts; private does not
-    assert out == ["default:seen", "rslave:seen", "private:unseen"]
-    # and nothing the container mounts comes back to the host
-    assert not any("from-container" in ln for ln in Path("/proc/self/mountinfo").read_text().splitlines())
+    # the host's new mounts reach every volume but the private one
+    assert out == ["default:seen", "rslave:seen", "private:unseen", "rshared:seen"]
+    # and only the Bidirectional volume gives the container's mounts back to the host
+    seen = host_mounts()
+    assert (str(shared_dirs["rshared"] / "inner"), "from-container-rshared") in seen
+    assert not any(src == "from-container-default" for _, src in seen)
     lxcri("delete", cid, check=True)
+
+
+def test_bidirectional_volume_stays_read_only(lxcri, make_bundle, tmp_path, shared_dirs):
+    b = make_bundle(["sh", "-c", "touch /vol/x 2>&1; grep ' /vol ' /proc/self/mountinfo | cut -d' ' -f6"])
+    b.config["mounts"].append({"destination": "/vol", "type": "bind", "source": str(shared_dirs["rshared"]),
+                               "options": ["rbind", "rshared", "ro", "nosuid"]})
+    b.save()
+    _, out = run_to_end(lxcri, b, tmp_path)
+    assert "Read-only file system" in out
+    # liblxc's bind, and lxcri's peer of the host's mount over it: both read-only
+    flags = [ln for ln in out.splitlines() if ln.startswith(("ro", "rw"))]
+    assert flags and all(f.split(",")[0] == "ro" and "nosuid" in f for f in flags), out

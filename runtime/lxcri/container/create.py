@@ -39,7 +39,7 @@ from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies, monitor_cgroup
 from lxcri.container import hooks as oci_hooks
-from lxcri.container import nspaths
+from lxcri.container import mountclone, nspaths
 from lxcri.container.rundir import Record, RunDir, check_id
 from lxcri.container.status import oci_state
 from lxcri.errors import LxcriError, SpecError, TranslateError
@@ -362,6 +362,12 @@ class Creation:
         lowest = 3 + opts.preserve_fds
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        clones: list[int] = []
+        if not any(ns.get("type") == "user" and not ns.get("path")
+                   for ns in (cfg.get("linux") or {}).get("namespaces") or []):
+            # (a user namespace's root cannot take a clone made in the host's: liblxc's bind stays)
+            spec.shared_binds, clones = mountclone.clone(cfg)
+            self.fds += clones
         child_fd = high_fd(child.detach(), lowest)
         child.close()
         self.fds.append(child_fd)
@@ -413,6 +419,12 @@ class Creation:
             rec.init_start = proc.start_time(init_pid)
             spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
+            if clones:
+                rights = struct.pack(f"{len(clones)}i", *clones)
+                parent.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+                for fd in clones:
+                    os.close(fd)
+                    self.fds.remove(fd)
             reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"),
                                    self._listener(cfg, rec))
         except EOFError:

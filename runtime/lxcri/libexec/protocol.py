@@ -32,7 +32,7 @@ class InitSpec:
                  domainname: str = "", personality: int | None = None, readonly_root: bool = False,
                  new_pty: bool = False, readonly_paths: list[str] | None = None,
                  propagation: list[tuple[str, int]] | None = None, hostname: str = "",
-                 apparmor: str = "", selinux: str = "") -> None:
+                 apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -60,6 +60,9 @@ class InitSpec:
         self.hostname = hostname  # set again by the helper: liblxc sets it only in a uts namespace it made
         self.apparmor = apparmor  # profile the process is exec'd under ("" = the caller's)
         self.selinux = selinux  # SELinux label of the process ("" = the caller's)
+        # (destination, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC to set): the helper moves a host
+        # clone onto each, its fd sent in an 'F' frame right after the spec, in this order
+        self.shared_binds = shared_binds or []
 
 
 def _s(v: str) -> bytes:
@@ -101,5 +104,8 @@ def encode(spec: InitSpec) -> bytes:
         out.append(struct.pack("<I", pflags) + _s(path))
     out.append(_s(spec.hostname))
     out.append(_s(spec.apparmor) + _s(spec.selinux))
+    out.append(struct.pack("<I", len(spec.shared_binds)))
+    for dest, mflags in spec.shared_binds:
+        out.append(struct.pack("<I", mflags) + _s(dest))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

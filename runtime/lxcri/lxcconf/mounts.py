@@ -143,6 +143,31 @@ def propagation(config: dict[str, Any]) -> list[tuple[str, int]]:
     return out
 
 
+_REMOUNT_FLAGS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8}  # MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC
+
+
+def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
+    """Bind mounts with shared propagation, as Kubernetes' Bidirectional volumes are:
+    (host source, container destination, recursive, mount flags to keep).
+
+    liblxc turns every inherited mount into a slave before it binds, so what it binds
+    can receive the host's mounts but never give its own back. For these, lxcri clones
+    the source on the host (open_tree: the clone is a peer of a shared source) and the
+    init helper moves the clone onto the destination, as a peer of the host's mount.
+    """
+    out = []
+    for i, m in enumerate(config.get("mounts") or []):
+        opts = m.get("options") or []
+        is_bind = m.get("type") == "bind" or "bind" in opts or "rbind" in opts
+        if is_bind and ("shared" in opts or "rshared" in opts):
+            flags = 0
+            for o in opts:
+                flags |= _REMOUNT_FLAGS.get(o, 0)
+            out.append((str(m.get("source")), container_path(m.get("destination"), f"mounts[{i}].destination"),
+                        "rbind" in opts, flags))
+    return out
+
+
 def readonly_paths(config: dict[str, Any]) -> list[str]:
     """linux.readonlyPaths, normalised: the init helper makes them read-only after liblxc's sysctls."""
     linux = config.get("linux") or {}

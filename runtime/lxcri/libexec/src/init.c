@@ -119,6 +119,12 @@ struct spec {
 	char *hostname;
 	char *apparmor;
 	char *selinux;
+	uint32_t nshared;
+	struct {
+		uint32_t flags;
+		char *dest;
+		int fd;
+	} *shared;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -376,6 +382,15 @@ static void read_spec(struct spec *s)
 	s->hostname = get_str(&c);
 	s->apparmor = get_str(&c);
 	s->selinux = get_str(&c);
+	s->nshared = get_u32(&c);
+	if (s->nshared > 250)
+		die("spec: too many shared bind mounts");
+	s->shared = calloc(s->nshared + 1, sizeof(*s->shared));
+	for (uint32_t i = 0; i < s->nshared; i++) {
+		s->shared[i].flags = get_u32(&c);
+		s->shared[i].dest = get_str(&c);
+		s->shared[i].fd = -1;
+	}
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -594,6 +609,66 @@ static void apply_propagation(const struct spec *s)
 	for (uint32_t i = 1; i < s->npropagation; i++)
 		if (mount(NULL, s->propagation[i].path, NULL, s->propagation[i].flags, NULL) < 0)
 			die("set mount propagation of %s: %s", s->propagation[i].path, strerror(errno));
+}
+
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+
+/* The fds of the host's clones of shared bind mounts: one 'F' frame after the spec. */
+static void receive_shared(struct spec *s)
+{
+	char byte;
+	size_t space = CMSG_SPACE(sizeof(int) * s->nshared);
+	char *cbuf;
+	struct iovec iov = {&byte, 1};
+	struct msghdr msg = {0};
+	struct cmsghdr *cm;
+
+	if (s->nshared == 0)
+		return;
+	cbuf = calloc(1, space);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = space;
+	if (recvmsg(sync_fd, &msg, MSG_CMSG_CLOEXEC) != 1 || byte != 'F')
+		die("no shared mount fds from lxcri");
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int) * s->nshared))
+		die("shared mount fds: expected %u", s->nshared);
+	for (uint32_t i = 0; i < s->nshared; i++)
+		memcpy(&s->shared[i].fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	free(cbuf);
+}
+
+/* Each clone onto its destination, over liblxc's bind there: a peer of the host's
+ * mount, so mounts made on either side show on the other (Bidirectional). */
+static void move_shared(const struct spec *s)
+{
+	for (uint32_t i = 0; i < s->nshared; i++) {
+		const char *dest = s->shared[i].dest;
+
+		if (syscall(SYS_move_mount, s->shared[i].fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			die("move the shared mount onto %s: %s", dest, strerror(errno));
+		close(s->shared[i].fd);
+		if (s->shared[i].flags) {
+			struct statvfs sv;
+			unsigned long flags = MS_BIND | MS_REMOUNT | s->shared[i].flags;
+
+			if (statvfs(dest, &sv) == 0) {
+				flags |= (sv.f_flag & ST_RDONLY) ? MS_RDONLY : 0;
+				flags |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
+				flags |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
+				flags |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+			}
+			if (mount(NULL, dest, NULL, flags, NULL) < 0)
+				die("remount the shared mount %s: %s", dest, strerror(errno));
+		}
+	}
 }
 
 /* readonlyPaths: bound onto themselves read-only. Here rather than as liblxc mount
@@ -949,12 +1024,14 @@ int main(int argc, char *argv[])
 	reply('H', NULL);
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
+	receive_shared(&s);
 	if (s.flags & FLAG_NEW_PTY)
 		new_console();
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
 	if (s.flags & FLAG_READONLY)
 		remount_ro("/");
 	readonly_paths(&s.readonly_paths);
+	move_shared(&s);
 	/* after the binds of readonlyPaths: an unbindable root refuses them */
 	apply_propagation(&s);
 	/* liblxc sets the hostname only in a uts namespace it made; a joined one gets it here, as runc does */
