@@ -2,8 +2,9 @@
 
 The in-container init must run inside any rootfs, so it is linked statically.
 The monitor links liblxc dynamically (it is one small process per container).
-Both land in runtime/lxcri/libexec/bin, which the wheel ships as artifacts and an
-editable install sees in place.
+The client is the `lxcri` command (see libexec/src/client.c). All land in
+runtime/lxcri/libexec/bin, which the wheel ships as artifacts and an editable
+install sees in place; the client is also installed as the `lxcri` script.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def build_helpers() -> None:
          *_pkg_config("--libs")],
         check=True,
     )
+    # the `lxcri` command itself: hands calls to the warm server, else execs lxcri-py beside it
+    subprocess.run([cc, *CFLAGS, "-o", str(OUT / "lxcri-client"), str(SRC / "client.c")], check=True)
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]

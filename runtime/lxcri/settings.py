@@ -11,7 +11,7 @@ import os
 
 from lxcri.errors import UsageError
 
-CONFIG_FILE = os.environ.get("LXCRI_CONFIG", "/etc/lxcri/lxcri.yaml")
+CONFIG_FILE = "/etc/lxcri/lxcri.yaml"  # LXCRI_CONFIG names another, read at each load()
 DEFAULTS: dict[str, object] = {
     "root": "/run/lxcri",
     "log": "",
@@ -21,6 +21,7 @@ DEFAULTS: dict[str, object] = {
     "libexec": "",
     "create_timeout": 60.0,  # seconds create waits for the container init to report
     "kill_timeout": 10.0,  # seconds delete waits for the container and its monitor to go
+    "warm_server": True,  # short commands run in a fork of a started lxcri (see zygote.py)
 }
 
 
@@ -39,6 +40,7 @@ class Settings:
     libexec: str
     create_timeout: float
     kill_timeout: float
+    warm_server: bool
 
     def __init__(self) -> None:
         for k, v in DEFAULTS.items():
@@ -62,20 +64,21 @@ def _coerce(name: str, kind: type, raw: object) -> object:
 def load() -> Settings:
     s = Settings()
     types = {k: type(v) for k, v in DEFAULTS.items()}
-    if os.path.isfile(CONFIG_FILE):
+    config_file = os.environ.get("LXCRI_CONFIG", CONFIG_FILE)
+    if os.path.isfile(config_file):
         import yaml
 
         try:
-            with open(CONFIG_FILE) as f:
+            with open(config_file) as f:
                 data = yaml.safe_load(f) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise UsageError(f"{CONFIG_FILE}: {e}") from e
+            raise UsageError(f"{config_file}: {e}") from e
         if not isinstance(data, dict):
-            raise UsageError(f"{CONFIG_FILE}: expected a mapping of settings")
+            raise UsageError(f"{config_file}: expected a mapping of settings")
         for key, raw in data.items():
             name = str(key).replace("-", "_")
             if name not in types:
-                raise UsageError(f"{CONFIG_FILE}: unknown setting {key!r}")
+                raise UsageError(f"{config_file}: unknown setting {key!r}")
             setattr(s, name, _coerce(name, types[name], raw))
     for name, kind in types.items():
         raw = os.environ.get("LXCRI_" + name.upper())

@@ -307,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     from lxcri import settings
 
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--warm-server"]:
+        from lxcri import zygote
+
+        return zygote.serve()
+    # the client found no warm server for this installation: start one once this call is done
+    missing = os.environ.pop("LXCRI_ZYGOTE_MISSING", None) == "1"
     s: Settings | None = None
     try:
         s = settings.load()
@@ -334,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"internal error: {e!r}", traceback=traceback.format_exc())
         print(f"lxcri: internal error: {e!r}", file=sys.stderr)
         return 1
+    finally:
+        if missing and s is not None and s.warm_server:
+            from lxcri import zygote
+
+            zygote.spawn()
 
 
 def _report(e: LxcriError, argv: list[str], s: Settings | None) -> None:

@@ -1,0 +1,308 @@
+"""The warm server: a started, imported lxcri that forks one worker per call.
+
+Every runtime call is a new process, and CRI-O and the containerd shim call
+`state` many times per container; most of a short command's cost is the Python
+interpreter starting (8-15 ms here, against about 5 ms for the whole of runc's
+call). The `lxcri` command callers run is a small C client (libexec/src/client.c)
+that hands its call to this server over a unix socket: argv, cwd, environment and
+its stdin/stdout/stderr. The server forks; the worker takes the client's stdio,
+cwd and environment, runs the command exactly as the Python entry point would,
+and returns the exit status. Nothing about a container lives in the server:
+each call reads the facts afresh, as a direct call does.
+
+Commands whose processes must descend from the caller (create, run and exec: the
+caller is the subreaper that reaps the container's process) and the streaming
+`events` are answered "run it yourself": the client then execs the Python entry
+point, which also starts a server when the client found none (`spawn`).
+
+Safety: one server per installation (the socket name is a hash of the entry
+point's path), the socket directory is root's alone, peers must have the
+server's uid, a worker runs no code that changed on disk after the server
+started (the server then answers "run it yourself" and exits), and the server
+moves itself out of the cgroup of whoever started it (a pod's, or conmon's),
+so that it is neither charged to nor killed with a container.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    import socket
+
+SOCK_DIR = "/run/lxcri-zygote"
+IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
+CGROUP = "/lxcri.warm"
+# commands a worker may run: their processes need no particular ancestry
+WARM = frozenset({"", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update", "features",
+                  "spec"})
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def entry_point() -> str:
+    """The executable a client falls back to (lxcri-py): the installation's identity."""
+    if getattr(sys, "frozen", False):
+        return os.path.realpath(sys.executable)
+    return os.path.realpath(sys.argv[0])
+
+
+def socket_path(entry: str) -> str:
+    return f"{SOCK_DIR}/{_fnv1a(entry.encode()):016x}.sock"
+
+
+def spawn() -> None:
+    """Start a server for this installation in the background (the client found none)."""
+    entry = entry_point()
+    if os.path.basename(entry) != "lxcri-py" and not getattr(sys, "frozen", False):
+        return  # not started through the client: nothing would connect
+    if getattr(sys, "frozen", False):
+        cmd = [entry, "--warm-server"]
+    else:
+        cmd = [sys.executable, "-I", "-S", entry, "--warm-server"]
+    import subprocess
+
+    try:
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         close_fds=True, start_new_session=True, cwd="/", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    except OSError:
+        pass  # the call itself is done; the next one runs directly again
+
+
+def _leave_callers_cgroup() -> None:
+    """Into /lxcri.warm in every hierarchy, one by one: a hierarchy that refuses keeps the server."""
+    from lxcri.cgroups import Cgroup
+    from lxcri.errors import LxcriError
+
+    try:
+        dirs = Cgroup.at(CGROUP).dirs
+    except LxcriError:
+        return
+    for key, d in dirs.items():
+        try:
+            os.makedirs(d, exist_ok=True)
+            if "cpuset" in key.split(","):
+                # a new v1 cpuset is empty until given its parent's cpus and mems
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(d, name)) as f:
+                        if f.read().strip():
+                            continue
+                    with open(os.path.join(os.path.dirname(d), name)) as f:
+                        value = f.read().strip()
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(value)
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            continue
+
+
+def _preload() -> None:
+    """Import what the warm commands use, once, so that workers start with it."""
+    import lxcri.cli.main
+    import lxcri.container.delete
+    import lxcri.container.kill
+    import lxcri.container.listing
+    import lxcri.container.pause
+    import lxcri.container.ps
+    import lxcri.container.start
+    import lxcri.container.update
+    import lxcri.settings  # noqa: F401
+
+
+def _code_snapshot() -> dict[str, int]:
+    out = {}
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if f and mod.__name__.startswith("lxcri"):
+            try:
+                out[f] = os.stat(f).st_mtime_ns
+            except OSError:
+                pass  # frozen (PyInstaller's archive): a tree never changes in place
+    return out
+
+
+def _stale(snapshot: dict[str, int]) -> bool:
+    for f, mtime in snapshot.items():
+        try:
+            if os.stat(f).st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def serve() -> int:
+    import fcntl
+    import select
+    import socket
+
+    entry = entry_point()
+    path = socket_path(entry)
+    os.makedirs(SOCK_DIR, mode=0o700, exist_ok=True)
+    st = os.lstat(SOCK_DIR)
+    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(SOCK_DIR) or os.path.islink(SOCK_DIR):
+        return 1  # not a directory of ours alone: do not serve from it
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another server for this installation is running
+    _leave_callers_cgroup()
+    _preload()
+    snapshot = _code_snapshot()
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who serves, once ready: for operators and tests
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old = os.umask(0o077)
+    srv.bind(path)
+    os.umask(old)
+    srv.listen(128)
+    idle = 0.0
+    try:
+        while True:
+            ready, _, _ = select.select([srv], [], [], 5.0)
+            _reap()
+            if not ready:
+                idle += 5.0
+                # idle long enough, or the installation is gone (an upgrade removed its tree)
+                if idle >= IDLE_SECONDS or not os.path.exists(entry):
+                    return 0
+                continue
+            idle = 0.0
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                conn.close()
+                continue
+            if _stale(snapshot):
+                conn.sendall(b"D")  # new code on disk: this call and the next run it directly
+                conn.close()
+                return 0
+            if os.fork() == 0:
+                srv.close()
+                os._exit(_worker(conn))
+            conn.close()
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        srv.close()
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
+    import socket
+
+    fds: list[int] = []
+    data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
+    if len(data) < 4:
+        raise ValueError("short call")
+    (n,) = struct.unpack("<I", data[:4])
+    body = data[4:]
+    while len(body) < n:
+        chunk = conn.recv(min(n - len(body), 1 << 20))
+        if not chunk:
+            raise ValueError("truncated call")
+        body += chunk
+    return body, fds
+
+
+def _worker(conn: socket.socket) -> int:
+    """One call, in a fresh fork: decide, take the client's stdio/cwd/env, run main(), send the status."""
+    try:
+        body, fds = _receive(conn)
+        parts = body.split(b"\0")
+        if parts[0] != b"LXZ1" or len(fds) != 3:
+            raise ValueError("bad call")
+        cwd = parts[1]
+        argc = int(parts[2])
+        argv = [os.fsdecode(a) for a in parts[3:3 + argc]]
+        env = [p for p in parts[3 + argc:] if p]
+    except (OSError, ValueError):
+        conn.close()
+        return 1
+    os.environ.clear()
+    for item in env:
+        k, sep, v = item.partition(b"=")
+        if sep:
+            os.environb[k] = v
+    if _command(argv) not in WARM or not _enabled():
+        conn.sendall(b"D")
+        return 0
+    conn.sendall(b"W")
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(cwd)
+    sys.argv = ["lxcri", *argv]
+    from lxcri.cli.main import main
+
+    code = 1
+    try:
+        code = main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        try:
+            conn.sendall(struct.pack("<I", code & 0xFF))
+        except OSError:
+            pass
+    return 0
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command an argv names, as the CLI parses it: "" for help and version, None for anything
+    the CLI does not parse (a usage error, or the frozen entry's interpreter mode), which runs directly."""
+    from lxcri.cli.args import parse
+    from lxcri.cli.main import COMMANDS, GLOBAL_FLAGS
+    from lxcri.errors import LxcriError
+
+    try:
+        args = parse(argv, GLOBAL_FLAGS, COMMANDS)
+    except LxcriError:
+        return None
+    if args.version or args.help:
+        return ""
+    return args.command
+
+
+def _enabled() -> bool:
+    """The warm_server setting, as this call's environment and the config file say."""
+    from lxcri import settings
+    from lxcri.errors import LxcriError
+
+    try:
+        return bool(settings.load().warm_server)
+    except LxcriError:
+        return False  # the entry point reports a bad setting

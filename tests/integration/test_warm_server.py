@@ -1,0 +1,162 @@
+"""The warm server: short commands run in a fork of a started lxcri, with the caller's stdio,
+cwd, environment and exit status, and the same results as a direct call."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lxcri_testlib import LXCRI, reap, reap_any
+
+SOCK_DIR = Path("/run/lxcri-zygote")
+
+
+def server_pid() -> int | None:
+    """The running server of this installation (its pid is in the lock it holds), if any."""
+    import sys
+
+    sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
+    from lxcri.zygote import socket_path
+
+    lock = Path(socket_path(os.path.realpath(LXCRI.parent / "lxcri-py")) + ".lock")
+    reap_any()  # a server started by a call of this test process comes back to it (a subreaper)
+    try:
+        pid = int(lock.read_text().split()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if state in ("Z", "X") else pid
+
+
+def stop_server() -> None:
+    pid = server_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if server_pid() is None:
+                return
+            time.sleep(0.01)
+
+
+def wait_server(timeout: float = 10) -> int:
+    end = time.time() + timeout
+    while time.time() < end:
+        pid = server_pid()
+        if pid and Path(f"/proc/{pid}/cmdline").read_bytes().endswith(b"--warm-server\0"):
+            return pid
+        time.sleep(0.02)
+    raise AssertionError("no warm server started")
+
+
+def call(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LXCRI), *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def test_first_call_starts_a_server_outside_the_callers_cgroup():
+    stop_server()
+    r = call("--version")
+    assert r.returncode == 0 and "lxcri" in r.stdout  # answered directly: there was no server
+    pid = wait_server()
+    cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+    assert all(line.endswith("/lxcri.warm") for line in cgroups.splitlines()), cgroups
+    assert os.getsid(pid) == pid  # its own session: no terminal or caller's signals
+    assert call("--version").stdout == r.stdout
+
+
+def test_warm_and_direct_calls_agree(lxcri, make_bundle, tmp_path):
+    call("--version")
+    wait_server()
+    b = make_bundle(["sleep", "100"])
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid, pid_file=tmp_path / "pid").returncode == 0
+    root = str(lxcri.root)
+    for args in (("state", cid), ("list", "--format", "json"), ("ps", "--format", "json", cid)):
+        warm = call("--root", root, *args)
+        direct = call("--root", root, *args, env={"LXCRI_WARM_SERVER": "0"})
+        assert warm.returncode == direct.returncode == 0, (warm.stderr, direct.stderr)
+        assert json.loads(warm.stdout) == json.loads(direct.stdout)
+    # an error: the same line on stderr and the same status
+    warm, direct = call("--root", root, "state", "nope"), call("--root", root, "state", "nope",
+                                                                  env={"LXCRI_WARM_SERVER": "0"})
+    assert warm.returncode == direct.returncode == 1
+    assert warm.stderr == direct.stderr == "lxcri: container nope does not exist\n"
+    assert call("--root", root, "--bogus").returncode == 1
+    # the caller's environment: LXCRI_ROOT picks the state directory
+    assert json.loads(call("state", cid, env={"LXCRI_ROOT": root}).stdout)["id"] == cid
+    # kill through the server; the caller (a subreaper) still reaps the container's init
+    assert call("--root", root, "start", cid).returncode == 0
+    assert call("--root", root, "kill", cid, "KILL").returncode == 0
+    status = reap(int((tmp_path / "pid").read_text()))
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert call("--root", root, "delete", cid).returncode == 0
+    assert not (lxcri.root / cid).exists()
+
+
+def test_caller_stdin_and_cwd(lxcri, make_bundle, tmp_path):
+    call("--version")
+    wait_server()
+    # cwd: spec writes config.json into the caller's directory
+    work = tmp_path / "spec"
+    work.mkdir()
+    assert call("spec", cwd=work).returncode == 0
+    assert json.loads((work / "config.json").read_text())["ociVersion"]
+    # stdin: update reads the resources from it
+    b = make_bundle(["sleep", "100"])
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0
+    r = call("--root", str(lxcri.root), "update", "--resources", "-", cid,
+             input=json.dumps({"pids": {"limit": 123}}))
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((lxcri.root / cid / "state.json").read_text())
+    pids_dir = next(d for k, d in rec["cgroup_dirs"].items() if "pids" in k.split(","))
+    assert Path(pids_dir, "pids.max").read_text().strip() == "123"
+
+
+def test_commands_that_need_the_callers_process_tree_run_directly(lxcri, make_bundle, tmp_path):
+    call("--version")
+    wait_server()
+    b = make_bundle(["sh", "-c", "echo $PPID"])
+    cid = lxcri.new_id()
+    out = tmp_path / "out"
+    with open(out, "w") as o:
+        r = subprocess.run([str(LXCRI), "--root", str(lxcri.root), "run", "--bundle", str(b.path), cid],
+                           stdout=o, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().strip() == "0"  # the container's init, as a direct run gives it
+
+
+def test_new_code_on_disk_retires_the_server():
+    call("--version")
+    old = wait_server()
+    module = Path(LXCRI.parent.parent.parent / "runtime" / "lxcri" / "container" / "ps.py")
+    if not module.exists():
+        pytest.skip("not an editable install: no module source to touch")
+    st = module.stat()
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    try:
+        r = call("--version")  # answered directly: the server will not run code older than the disk's
+        assert r.returncode == 0
+        for _ in range(200):
+            if server_pid() != old:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the server with stale code did not exit")
+        call("--version")
+        assert wait_server() != old
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_setting_off_means_direct_calls():
+    stop_server()
+    assert call("--version", env={"LXCRI_WARM_SERVER": "0"}).returncode == 0
+    time.sleep(0.3)
+    assert server_pid() is None
