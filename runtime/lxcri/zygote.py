@@ -37,9 +37,11 @@ if TYPE_CHECKING:
 SOCK_DIR = "/run/lxcri-zygote"
 IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
 CGROUP = "/lxcri.warm"
-# commands a worker may run: their processes need no particular ancestry
-WARM = frozenset({"", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update", "features",
-                  "spec"})
+CLIENT: socket.socket | None = None  # in a worker: the connection to the caller's client
+# commands a worker may run: their processes need no particular ancestry, or (create) the client
+# starts them (spawn_in_client)
+WARM = frozenset({"", "create", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
+                  "features", "spec"})
 
 
 def _fnv1a(data: bytes) -> int:
@@ -258,11 +260,14 @@ def _worker(conn: socket.socket) -> int:
         conn.sendall(b"D")
         return 0
     conn.sendall(b"W")
+    _die_with_client(conn)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(cwd)
-    sys.argv = ["lxcri", *argv]
+    sys.argv = [entry_point(), *argv]  # what the runtime names itself as (liblxc's hook command)
+    global CLIENT
+    CLIENT = conn
     from lxcri.cli.main import main
 
     code = 1
@@ -275,10 +280,52 @@ def _worker(conn: socket.socket) -> int:
             except (OSError, ValueError):
                 pass
         try:
-            conn.sendall(struct.pack("<I", code & 0xFF))
+            conn.sendall(b"X" + struct.pack("<I", code & 0xFF))
         except OSError:
             pass
     return 0
+
+
+def _die_with_client(conn: socket.socket) -> None:
+    """A call whose caller is killed ends like a direct one: at once, wherever it was."""
+    import _thread
+    import select
+
+    def watch() -> None:
+        p = select.poll()
+        p.register(conn.fileno(), select.POLLRDHUP)
+        while True:
+            for _, ev in p.poll():
+                if ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                    os.kill(os.getpid(), 9)
+
+    _thread.start_new_thread(watch, ())
+
+
+def spawn_in_client(path: str, args: list[str], keep: tuple[int, ...]) -> int:
+    """Have the caller's client start a helper (create's monitor) with exactly the fds in `keep`,
+    at the same numbers, in a new session: the helper and the container's init then descend from
+    the caller, whose subreaper reaps the init, as when the entry point runs create itself."""
+    import socket
+
+    assert CLIENT is not None
+    from lxcri.errors import LxcriError
+
+    body = b"\0".join([os.fsencode(path), str(len(args)).encode(), *(os.fsencode(a) for a in args),
+                        *(str(fd).encode() for fd in keep)])
+    fds = struct.pack(f"{len(keep)}i", *keep)
+    CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    tag = CLIENT.recv(1)
+    raw = b""
+    while len(raw) < 4:
+        chunk = CLIENT.recv(4 - len(raw))
+        if not chunk:
+            raise LxcriError("the lxcri client went away while starting the container")
+        raw += chunk
+    (value,) = struct.unpack("<i", raw)
+    if tag != b"P" or value <= 0:
+        raise LxcriError(f"cannot start {path}: {os.strerror(-value) if tag == b'E' else 'no answer'}")
+    return int(value)
 
 
 def _command(argv: list[str]) -> str | None:
@@ -294,6 +341,8 @@ def _command(argv: list[str]) -> str | None:
         return None
     if args.version or args.help:
         return ""
+    if args.command == "create" and args.preserve_fds:
+        return None  # the caller's extra fds are the client's: the entry point passes them on
     return args.command
 
 

@@ -273,19 +273,30 @@ def spawn(path: str, args: list[str], keep: tuple[int, ...]) -> int:
                 pass
     for fd in keep:
         os.set_inheritable(fd, True)
+    warm = sys.modules.get("lxcri.zygote")
+    if warm is not None and warm.CLIENT is not None:
+        # a warm worker: the caller's client starts it, so that it descends from the caller
+        pid: int = warm.spawn_in_client(path, args, keep)
+        return pid
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     return os.posix_spawn(path, [path, *args], env, setsid=True)
 
 
 def _reap(pid: int, timeout: float) -> None:
-    """Wait for our child, at most timeout seconds."""
+    """Wait for a helper we started to die, at most timeout seconds: reaped if it is our child,
+    else (a warm worker's helpers are the client's children, and the client reaps them) until
+    it is a zombie, by which time its children have been re-parented."""
     end = time.monotonic() + timeout
     while True:
         try:
             got, _ = os.waitpid(pid, os.WNOHANG)
+            if got == pid:
+                return
         except ChildProcessError:
-            return
-        if got == pid or time.monotonic() > end:
+            f = proc.stat_fields(pid)
+            if not f or f[0] in ("Z", "X"):
+                return
+        if time.monotonic() > end:
             return
         time.sleep(0.002)
 

@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SOCK_DIR "/run/lxcri-zygote"
@@ -97,6 +99,170 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 	return 0;
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1u << 2)
+#endif
+#define MAX_FDS 64
+#define MAX_HELPERS 8
+
+struct fdset {
+	int n;
+	int fd[MAX_FDS];
+};
+
+static pid_t helpers[MAX_HELPERS];
+static int nhelpers;
+
+static void close_all(struct fdset *f)
+{
+	for (int i = 0; i < f->n; i++)
+		close(f->fd[i]);
+	f->n = 0;
+}
+
+/* One tag byte from the server, with any fds sent along (SCM_RIGHTS, close-on-exec). */
+static ssize_t read_tag(int sock, char *tag, struct fdset *fds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+	struct iovec iov = {tag, 1};
+	struct msghdr msg = {0};
+	ssize_t got;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	do {
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	} while (got < 0 && errno == EINTR);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < n; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fds && fds->n < MAX_FDS)
+				fds->fd[fds->n++] = f;
+			else
+				close(f);
+		}
+	}
+	return got;
+}
+
+static int read_full(int sock, void *buf, size_t len)
+{
+	for (size_t have = 0; have < len;) {
+		ssize_t got = read(sock, (char *)buf + have, len - have);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+	return 0;
+}
+
+static void answer(int sock, char tag, int32_t value)
+{
+	char out[5];
+
+	out[0] = tag;
+	memcpy(out + 1, &value, 4);
+	if (send(sock, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out))
+		exit(1);
+}
+
+/*
+ * 'S': start a helper for the worker (create's monitor), so that it descends from us and
+ * so from the caller. Body: u32 length, then path, argc, args and the fd numbers it must
+ * have, NUL-separated; the fds themselves came with the tag, in the same order. The
+ * helper gets a new session, our stdio (the caller's: the container's), those fds at
+ * those numbers, and nothing else.
+ */
+static void spawn_helper(int sock, struct fdset *given)
+{
+	uint32_t len;
+	char *body, *p, *end, *args[64];
+	int argc, nargs = 0, targets[MAX_FDS], ntargets = 0;
+	pid_t pid;
+
+	if (read_full(sock, &len, sizeof(len)) < 0 || len > (1u << 20) || !(body = calloc(1, len + 1)) ||
+	    read_full(sock, body, len) < 0) {
+		fputs("lxcri: bad start request from the lxcri server\n", stderr);
+		exit(1);
+	}
+	p = body;
+	end = body + len;
+	args[nargs++] = p; /* argv[0] is the path */
+	p += strlen(p) + 1;
+	argc = p < end ? atoi(p) : -1;
+	p += strlen(p) + 1;
+	for (int i = 0; i < argc && p < end && nargs < 62; i++) {
+		args[nargs++] = p;
+		p += strlen(p) + 1;
+	}
+	args[nargs] = NULL;
+	while (p < end && ntargets < MAX_FDS) {
+		targets[ntargets++] = atoi(p);
+		p += strlen(p) + 1;
+	}
+	if (argc < 0 || ntargets != given->n || nhelpers >= MAX_HELPERS) {
+		close_all(given);
+		free(body);
+		answer(sock, 'E', -EINVAL);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* nothing the caller leaked to us may reach the helper, and from there the container */
+		if (syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+			for (int f = 3; f < 4096; f++)
+				fcntl(f, F_SETFD, FD_CLOEXEC);
+		/* move the fds out of the way of their targets, then onto them */
+		for (int i = 0; i < given->n; i++) {
+			int high = fcntl(given->fd[i], F_DUPFD_CLOEXEC, 1024);
+
+			if (high < 0)
+				_exit(127);
+			given->fd[i] = high;
+		}
+		for (int i = 0; i < given->n; i++)
+			if (dup2(given->fd[i], targets[i]) < 0)
+				_exit(127);
+		setsid();
+		char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+		execve(args[0], args, env);
+		_exit(127);
+	}
+	close_all(given);
+	free(body);
+	if (pid < 0) {
+		answer(sock, 'E', -errno);
+		return;
+	}
+	helpers[nhelpers++] = pid;
+	answer(sock, 'P', pid);
+}
+
+/* The worker has killed the helpers it had us start (create's monitor steps aside once the
+ * init is ready): reap them, as create does itself when it is the parent. */
+static void reap_helpers(void)
+{
+	for (int i = 0; i < nhelpers; i++) {
+		for (int tries = 0; tries < 5000; tries++) {
+			pid_t got = waitpid(helpers[i], NULL, WNOHANG);
+
+			if (got != 0)
+				break;
+			usleep(1000);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char real[PATH_MAX], cwd[PATH_MAX], num[16];
@@ -163,26 +329,31 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	/* 'D': run it yourself (nothing was done); 'W': a worker runs it, its u32 status follows */
-	do {
-		got = read(fd, num, 1);
-	} while (got < 0 && errno == EINTR);
+	/* 'D': run it yourself (nothing was done); 'W': a worker runs it, then asks us to start
+	 * helpers ('S') and ends with 'X' and its u32 status */
+	got = read_tag(fd, num, NULL);
 	if (got != 1 || num[0] == 'D')
 		run_direct(argv, got != 1); /* no answer: the server went away (idle exit, upgrade) */
 	if (num[0] != 'W') {
 		fputs("lxcri: unexpected answer from the lxcri server\n", stderr);
 		return 1;
 	}
-	for (size_t have = 0; have < sizeof(status); have += (size_t)got) {
-		got = read(fd, (char *)&status + have, sizeof(status) - have);
-		if (got < 0 && errno == EINTR) {
-			got = 0;
+	for (;;) {
+		struct fdset given = {0};
+
+		got = read_tag(fd, num, &given);
+		if (got == 1 && num[0] == 'S') {
+			spawn_helper(fd, &given);
 			continue;
 		}
-		if (got <= 0) {
+		close_all(&given);
+		if (got != 1 || num[0] != 'X' || read_full(fd, &status, sizeof(status)) < 0) {
 			fputs("lxcri: the lxcri server's worker died during the call\n", stderr);
+			reap_helpers();
 			return 1;
 		}
+		break;
 	}
+	reap_helpers();
 	return (int)(status & 0xff);
 }
