@@ -36,7 +36,7 @@ def test_all_hook_points(lxcri, make_bundle, tmp_path):
     for p in ("prestart", "createRuntime", "createContainer"):
         got = json.loads((hooks / f"{p}.json").read_text())
         assert got["id"] == cid and got["pid"] == st["pid"] and got["bundle"] == str(b.path)
-        assert got["status"] == "creating"
+        assert got["status"] == "created"  # as crun gives it and the runtime-tools suite expects
     host_mnt = subprocess.run(["readlink", "/proc/self/ns/mnt"], capture_output=True, text=True).stdout.strip()
     assert (hooks / "prestart.mnt").read_text().strip() == host_mnt
     assert (hooks / "createRuntime.mnt").read_text().strip() == host_mnt

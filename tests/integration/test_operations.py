@@ -203,6 +203,19 @@ def test_lsm_settings_are_refused_on_a_host_without_them(lxcri, make_bundle):
         assert leftovers(cid, lxcri.root) == []
 
 
+def test_mount_label_is_ignored_without_selinux(lxcri, make_bundle, tmp_path):
+    b = make_bundle(["sh", "-c", "grep ' /dev/shm ' /proc/self/mountinfo"])
+    b.config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+    b.save()
+    cid = lxcri.new_id()
+    pidf, logf = tmp_path / "pid", tmp_path / "log"
+    r = lxcri.create(b, cid, pid_file=pidf, env={**os.environ, "LXCRI_LOG": str(logf)})
+    assert r.returncode == 0, r.stderr
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0
+    assert "linux.mountLabel ignored: this host has no SELinux" in logf.read_text()
+
+
 def test_intel_rdt_is_refused_without_resctrl(lxcri, make_bundle):
     b = make_bundle(["true"])
     b.config["linux"]["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=ff"}

@@ -155,8 +155,34 @@ def test_new_code_on_disk_retires_the_server():
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def test_setting_off_means_direct_calls():
-    stop_server()
-    assert call("--version", env={"LXCRI_WARM_SERVER": "0"}).returncode == 0
-    time.sleep(0.3)
-    assert server_pid() is None
+def test_setting_off_means_direct_calls(tmp_path):
+    # a private copy of the installation: its own server identity, which no other caller uses
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("lxcri", "lxcri-py"):
+        shutil.copy2(LXCRI.parent / name, bindir / name)
+    lock = Path(socket_path_for(bindir / "lxcri-py") + ".lock")
+    r = subprocess.run([str(bindir / "lxcri"), "--version"], capture_output=True, text=True,
+                       env={**os.environ, "LXCRI_WARM_SERVER": "0"})
+    assert r.returncode == 0 and "lxcri" in r.stdout
+    time.sleep(0.5)
+    assert not lock.exists()  # no server was started for it
+    r = subprocess.run([str(bindir / "lxcri"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for _ in range(500):
+        if lock.exists() and lock.read_text().strip():
+            break
+        time.sleep(0.01)
+    pid = int(lock.read_text())
+    os.kill(pid, signal.SIGTERM)
+
+
+def socket_path_for(entry: Path) -> str:
+    import sys
+
+    sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
+    from lxcri.zygote import socket_path
+
+    return socket_path(os.path.realpath(entry))

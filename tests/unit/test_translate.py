@@ -18,6 +18,7 @@ from lxcri.lxcconf.mounts import (
     MS_SHARED,
     MS_SLAVE,
     container_path,
+    devpts_guard,
     masked_paths,
     mounts,
     propagation,
@@ -70,7 +71,9 @@ def test_mounts_bind_tmpfs_cgroup_devpts():
     assert items[0] == ("lxc.mount.entry", "/srv/data data none rbind,ro,create=dir 0 0")
     assert items[1] == ("lxc.mount.entry", "tmpfs tmp\\040x tmpfs size=1m,create=dir 0 0")
     assert ("lxc.mount.auto", "cgroup:ro:force") in items
-    assert ("lxc.pty.max", "1024") in items
+    # devpts keeps its place among the mounts; liblxc unmounts the guard over it (mounts.devpts_guard)
+    assert items[-1] == ("lxc.mount.entry", "devpts dev/pts devpts create=dir 0 0")
+    assert devpts_guard(cfg) == [("lxc.mount.entry", "lxcri-devpts-guard dev/pts tmpfs size=4k,mode=000,optional 0 0")]
 
 
 def test_bind_of_missing_source_is_an_error():

@@ -81,6 +81,11 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
             if v == 2:
                 raise CgroupError("linux.resources.memory.kernel: cgroup v2 has no kernel memory limit")
             out.append(("memory", 1, "memory.kmem.limit_in_bytes", str(_int(mem["kernel"], "memory.kernel"))))
+        if mem.get("kernelTCP") is not None:
+            if v == 2:
+                raise CgroupError("linux.resources.memory.kernelTCP: cgroup v2 has no kernel TCP memory limit")
+            out.append(("memory", 1, "memory.kmem.tcp.limit_in_bytes",
+                        str(_int(mem["kernelTCP"], "memory.kernelTCP"))))
         if mem.get("swappiness") is not None:
             sw = _int(mem["swappiness"], "memory.swappiness", 0)
             if sw > 100:

@@ -98,6 +98,8 @@ def _kind_in_container(rootfs: str) -> mounts.KindOf:
 
         if stat.S_ISLNK(st.st_mode):
             return None  # never follow a rootfs symlink from the host
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            return "fifo"  # liblxc would block opening it: the init helper masks these
         return "dir" if stat.S_ISDIR(st.st_mode) else "file"
 
     return kind
@@ -117,6 +119,7 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items += mounts.mounts(cfg, ctx, _kind_of_host)
     items += mounts.masked_paths(cfg, kind_of)
     items += base.init_mount(ctx)
+    items += mounts.devpts_guard(cfg)
     items += base.hooks(cfg, ctx)
     return items
 
@@ -136,6 +139,7 @@ def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
         readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
+        masked_paths=mounts.masked_path_list(cfg),
         propagation=mounts.propagation(cfg), hostname=check_text(cfg.get("hostname") or "", "hostname"),
     )
 
@@ -472,7 +476,7 @@ class Creation:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""
         from lxcri.libexec.hook import parent_pid
 
-        state = oci_state(rec, "creating")
+        state = oci_state(rec, "created")  # as crun, and as the runtime-tools suite expects
         state["pid"] = parent_pid(runner)  # the runner is the container init's child
         try:
             for point in ("prestart", "createRuntime"):

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 
 from lxcri import log
 from lxcri.container import hooks
 from lxcri.container.rundir import RunDir
 from lxcri.container.status import oci_state, status
 from lxcri.errors import LxcriError, StateError
+
+EXEC_WAIT_SECONDS = 10.0
+
+
+def _wait_for_exec(fd: int) -> None:
+    """Return once the process runs, as runc's start does in effect: a signal sent to the
+    container's pid 1 while lxcri's helper still prepares the exec would be dropped (pid 1 gets
+    only signals it handles). startContainer hooks run in that time; a longer wait is not ours."""
+    import select
+
+    p = select.poll()
+    p.register(fd, 0)  # POLLHUP is reported whatever is asked
+    end = time.monotonic() + EXEC_WAIT_SECONDS
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        for _, ev in p.poll(left * 1000):
+            if ev & (select.POLLHUP | select.POLLERR):
+                return
 
 
 def start(root: str, cid: str) -> None:
@@ -26,11 +47,18 @@ def start(root: str, cid: str) -> None:
             if e.errno == errno.ENXIO:
                 raise StateError(f"cannot start container {cid}: its init is gone") from None
             raise LxcriError(f"cannot start container {cid}: exec fifo: {e.strerror}") from None
+        # a reader of our own: it sees the fifo hang up once the init helper, the last writer
+        # left, has exec'd the process (its fd is close-on-exec) or died
+        watch = os.open(rd.file("exec.fifo"), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            os.write(fd, b"0")
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+            os.unlink(rd.file("exec.fifo"))
+            _wait_for_exec(watch)
         finally:
-            os.close(fd)
-        os.unlink(rd.file("exec.fifo"))
+            os.close(watch)
         post = rec.hooks.get("poststart")
         if post:
             try:

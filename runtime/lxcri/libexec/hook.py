@@ -69,7 +69,8 @@ def run_point(root: str, cid: str, kind: str, sync_fd: int) -> int:
             return 1
         if answer != b"K":
             return 1  # create reports the hook's error itself
-    state = oci_state(rec, "creating")
+    # "created", as crun gives it (runc says "creating"): the runtime-tools suite expects it
+    state = oci_state(rec, "created")
     # /proc is still the host's here: our parent, as the host sees it, is the container's init
     state["pid"] = parent_pid(int(os.readlink("/proc/self")))
     try:

@@ -32,7 +32,8 @@ class InitSpec:
                  domainname: str = "", personality: int | None = None, readonly_root: bool = False,
                  new_pty: bool = False, readonly_paths: list[str] | None = None,
                  propagation: list[tuple[str, int]] | None = None, hostname: str = "",
-                 apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None) -> None:
+                 apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None,
+                 masked_paths: list[str] | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -63,6 +64,7 @@ class InitSpec:
         # (destination, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC to set): the helper moves a host
         # clone onto each, its fd sent in an 'F' frame right after the spec, in this order
         self.shared_binds = shared_binds or []
+        self.masked_paths = masked_paths or []  # the helper masks the FIFOs and sockets among them
 
 
 def _s(v: str) -> bytes:
@@ -107,5 +109,6 @@ def encode(spec: InitSpec) -> bytes:
     out.append(struct.pack("<I", len(spec.shared_binds)))
     for dest, mflags in spec.shared_binds:
         out.append(struct.pack("<I", mflags) + _s(dest))
+    out.append(_v(spec.masked_paths))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

@@ -62,11 +62,9 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
             raise TranslateError(f"config.json: {field}.options must be a list of strings")
         for o in options:
             check_text(o, f"{field}.options")
-        if fstype == "devpts" and dest == "/dev/pts":
-            # liblxc mounts a fresh devpts there itself (lxc.pty.max) and binds /dev/ptmx to it;
-            # it unmounts anything else at /dev/pts first
-            items.append(("lxc.pty.max", "1024"))
-            continue
+        # devpts is mounted like any other mount, in the config's order (liblxc's own, with
+        # lxc.pty.max, would come after all of them); the init helper then makes /dev/ptmx
+        # the symlink to pts/ptmx that the runtime-spec asks for
         if fstype == "cgroup" or fstype == "cgroup2":
             items += cgroup_mounts(dest, "ro" in options, config, ctx)
             continue
@@ -88,6 +86,21 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
                 kept.append(f'context="{label}"')
             items.append(_entry(source, dest, fstype, [*kept, "create=dir"]))
     return items
+
+
+def devpts_guard(config: dict[str, Any]) -> Items:
+    """A throwaway mount over the config's devpts, for liblxc to take away.
+
+    Once the config's mounts are made, liblxc unmounts whatever is at /dev/pts (it would
+    mount its own devpts there if lxc.pty.max asked for one), so the config's devpts is
+    covered by this tmpfs, the last of the mounts, and liblxc's unmount removes the cover.
+    The init helper removes the cover itself should a liblxc not do it. The config's
+    devpts thus keeps its place in the mount order, which the runtime-spec asks for.
+    """
+    for m in config.get("mounts") or []:
+        if isinstance(m, dict) and m.get("type") == "devpts" and m.get("destination") in ("/dev/pts", "/dev/pts/"):
+            return [_entry("lxcri-devpts-guard", "/dev/pts", "tmpfs", ["size=4k", "mode=000", "optional"])]
+    return []
 
 
 def cgroup_mounts(dest: str, ro: bool, config: dict[str, Any], ctx: Context) -> Items:
@@ -172,6 +185,13 @@ def readonly_paths(config: dict[str, Any]) -> list[str]:
     """linux.readonlyPaths, normalised: the init helper makes them read-only after liblxc's sysctls."""
     linux = config.get("linux") or {}
     return [container_path(p, f"linux.readonlyPaths[{i}]") for i, p in enumerate(linux.get("readonlyPaths") or [])]
+
+
+def masked_path_list(config: dict[str, Any]) -> list[str]:
+    """linux.maskedPaths, normalised, for the init helper: it masks the FIFOs and sockets among
+    them (liblxc opens a mount target, which blocks on a FIFO), after pivot_root."""
+    linux = config.get("linux") or {}
+    return [container_path(p, f"linux.maskedPaths[{i}]") for i, p in enumerate(linux.get("maskedPaths") or [])]
 
 
 def masked_paths(config: dict[str, Any], kind_of: KindOf) -> Items:

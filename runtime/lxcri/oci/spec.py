@@ -123,6 +123,12 @@ def check_lsm(config: dict[str, Any]) -> tuple[str, str]:
     """
     process = config.get("process") or {}
     linux = config.get("linux") or {}
+    if linux.get("mountLabel") and not lsm_enabled("selinux"):
+        # a label for files has no meaning without SELinux (crun and go-selinux ignore it too);
+        # the option would make the kernel refuse the mounts
+        from lxcri import log
+
+        log.warning("linux.mountLabel ignored: this host has no SELinux", label=str(linux.pop("mountLabel")))
     for value, lsm, field in ((process.get("apparmorProfile"), "apparmor", "process.apparmorProfile"),
                               (process.get("selinuxLabel"), "selinux", "process.selinuxLabel"),
                               (linux.get("mountLabel"), "selinux", "linux.mountLabel")):

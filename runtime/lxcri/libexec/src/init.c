@@ -38,6 +38,8 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -125,6 +127,7 @@ struct spec {
 		char *dest;
 		int fd;
 	} *shared;
+	struct strv masked_paths;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -391,6 +394,7 @@ static void read_spec(struct spec *s)
 		s->shared[i].dest = get_str(&c);
 		s->shared[i].fd = -1;
 	}
+	get_strv(&c, &s->masked_paths);
 	if (s->args.n == 0)
 		die("process.args is empty");
 }
@@ -671,6 +675,39 @@ static void move_shared(const struct spec *s)
 	}
 }
 
+/* /dev/ptmx as the runtime-spec wants it: a symlink to pts/ptmx, the container's own devpts
+ * (liblxc's autodev leaves a device node there). Only where the config mounted a devpts. */
+static void ptmx_symlink(void)
+{
+	struct stat st;
+	struct statfs sf;
+
+	/* the guard over the config's devpts (see lxcconf/mounts.py), should liblxc have left it */
+	if (statfs("/dev/pts", &sf) == 0 && sf.f_type == TMPFS_MAGIC && umount2("/dev/pts", MNT_DETACH) < 0)
+		die("unmount the guard over /dev/pts: %s", strerror(errno));
+
+	if (lstat("/dev/pts/ptmx", &st) < 0 || (lstat("/dev/ptmx", &st) == 0 && S_ISLNK(st.st_mode)))
+		return;
+	if (unlink("/dev/ptmx") < 0 && errno != ENOENT)
+		die("remove /dev/ptmx: %s", strerror(errno));
+	if (symlink("pts/ptmx", "/dev/ptmx") < 0)
+		die("symlink /dev/ptmx: %s", strerror(errno));
+}
+
+/* maskedPaths that are FIFOs or sockets, under /dev/null: liblxc blocks opening a FIFO
+ * mount target, so it leaves these to us (it masked the rest). */
+static void mask_specials(const struct strv *paths)
+{
+	for (uint32_t i = 0; i < paths->n; i++) {
+		struct stat st;
+
+		if (lstat(paths->v[i], &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+			continue;
+		if (mount("/dev/null", paths->v[i], NULL, MS_BIND, NULL) < 0)
+			die("mask %s: %s", paths->v[i], strerror(errno));
+	}
+}
+
 /* readonlyPaths: bound onto themselves read-only. Here rather than as liblxc mount
  * entries because liblxc applies linux.sysctl after its mounts, and /proc/sys
  * must still be writable then (runc also makes these read-only last). */
@@ -881,6 +918,18 @@ static void close_from(unsigned int lowest)
 		close(fd);
 }
 
+/* Every fd from lowest on but one, which stays open (close-on-exec) until execve. */
+static void close_from_but(unsigned int lowest, int keep)
+{
+	if (keep < (int)lowest) {
+		close_from(lowest);
+		return;
+	}
+	for (int fd = (int)lowest; fd < keep; fd++)
+		close(fd);
+	close_from((unsigned int)keep + 1);
+}
+
 /*
  * lxcri-init exec SYNC_FD: the process of `lxcri exec`. lxcri has put us in the
  * container's cgroup; we join its namespaces, fork (a pid namespace is entered by
@@ -1025,6 +1074,7 @@ int main(int argc, char *argv[])
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
 	receive_shared(&s);
+	ptmx_symlink();
 	if (s.flags & FLAG_NEW_PTY)
 		new_console();
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
@@ -1032,6 +1082,7 @@ int main(int argc, char *argv[])
 		remount_ro("/");
 	readonly_paths(&s.readonly_paths);
 	move_shared(&s);
+	mask_specials(&s.masked_paths);
 	/* after the binds of readonlyPaths: an unbindable root refuses them */
 	apply_propagation(&s);
 	/* liblxc sets the hostname only in a uts namespace it made; a joined one gets it here, as runc does */
@@ -1061,7 +1112,9 @@ int main(int argc, char *argv[])
 	} while (r < 0 && errno == EINTR);
 	if (r != 1)
 		die("exec fifo: %s", r < 0 ? strerror(errno) : "closed");
-	close(fifo_fd);
+	/* fifo_fd stays open, close-on-exec, until execve: `lxcri start` waits for it to close, so
+	 * that it returns once the process runs (a signal to the container's pid 1 before then
+	 * would meet no handler and be dropped) */
 
 	reset_signals();
 	for (uint32_t i = 0; i < s.nhooks; i++)
@@ -1074,7 +1127,7 @@ int main(int argc, char *argv[])
 	}
 	if (s.umask != NO_UMASK)
 		umask((mode_t)s.umask);
-	close_from(3 + s.preserve_fds);
+	close_from_but(3 + s.preserve_fds, fifo_fd);
 	if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && !has_notify(&s.sc))
 		load_seccomp(&s.sc);
 	execve(exe, s.args.v, s.env.v);
