@@ -164,3 +164,18 @@ def test_concurrent_commands_are_serialised(lxcri, make_bundle):
             assert p.returncode == 0, err
     assert leftovers(cid, lxcri.root) == []
 
+
+
+def test_config_without_process_creates_but_does_not_start(lxcri, make_bundle):
+    """OCI: process is needed by start, not by create."""
+    b = make_bundle(["true"])
+    del b.config["process"]
+    b.save()
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0, (b.path / "out.err").read_text()
+    assert lxcri.state(cid)["status"] == "created"
+    r = lxcri("start", cid)
+    assert r.returncode == 1 and "has no process" in r.stderr
+    assert lxcri.wait_status(cid, "stopped")["status"] == "stopped"
+    assert lxcri("delete", cid).returncode == 0
+    assert leftovers(cid, lxcri.root) == []

@@ -98,6 +98,7 @@ def test_resources_at_create_and_update(lxcri, make_bundle):
         "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000},
         "pids": {"limit": 50},
+        "blockIO": {"weight": 500},
     }
     b.save()
     cid = lxcri.new_id()
@@ -109,6 +110,11 @@ def test_resources_at_create_and_update(lxcri, make_bundle):
     assert cgroup_file(lxcri, cid, "cpu", "cpu.shares") == "512"
     assert cgroup_file(lxcri, cid, "cpu", "cpu.cfs_quota_us") == "50000"
     assert cgroup_file(lxcri, cid, "pids", "pids.max") == "50"
+    # CFQ's blkio.weight where the kernel still has it, else BFQ's (kernels since 5.0)
+    rec = json.loads((lxcri.root / cid / "state.json").read_text())
+    blkio = next(d for k, d in rec["cgroup_dirs"].items() if "blkio" in k.split(","))
+    weight = "blkio.weight" if Path(blkio, "blkio.weight").exists() else "blkio.bfq.weight"
+    assert cgroup_file(lxcri, cid, "blkio", weight).split()[-1] == "500"
     # runc's flags
     assert lxcri("update", "--memory", "128M", "--pids-limit", "20", "--cpu-shares", "256", cid).returncode == 0
     assert cgroup_file(lxcri, cid, "memory", "memory.limit_in_bytes") == str(128 << 20)

@@ -72,3 +72,10 @@ def test_unlimited_values():
 def test_refusals(res, where, msg):
     with pytest.raises(CgroupError, match=msg):
         writes(res, where)
+
+
+def test_v1_weights_go_to_bfq_where_cfq_is_gone():
+    blk = {"blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 700}]}}
+    assert files(writes(blk, {**V1, "blkio.bfq": 1})) == {"blkio.bfq.weight": "300",
+                                                          "blkio.bfq.weight_device": "8:0 700"}
+    assert files(writes(blk, V1)) == {"blkio.weight": "300", "blkio.weight_device": "8:0 700"}

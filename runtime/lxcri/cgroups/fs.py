@@ -88,6 +88,10 @@ def controllers() -> dict[str, int]:
         if h.version == 1:
             for c in h.controllers:
                 where[c] = 1
+            if "blkio" in h.controllers and not os.path.exists(os.path.join(h.mountpoint, "blkio.weight")) \
+                    and os.path.exists(os.path.join(h.mountpoint, "blkio.bfq.io_serviced")):
+                # kernels since 5.0 have no CFQ: weights are BFQ's (blkio.bfq.weight), as runc writes them
+                where["blkio.bfq"] = 1
     return where
 
 

@@ -139,9 +139,10 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
     if blk:
         v = at("blkio" if "blkio" in where else "io", "blockIO")
         ctrl = "blkio" if v == 1 else "io"
+        bfq = "blkio.bfq." if v == 1 and where.get("blkio.bfq") else "blkio."  # see fs.controllers()
         if blk.get("weight") is not None:
             w = _int(blk["weight"], "blockIO.weight", 10)
-            out.append((ctrl, v, "blkio.weight" if v == 1 else "io.weight",
+            out.append((ctrl, v, bfq + "weight" if v == 1 else "io.weight",
                         str(w) if v == 1 else f"default {blkio_to_io_weight(w)}"))
         if blk.get("leafWeight") is not None and v == 1:
             out.append((ctrl, 1, "blkio.leaf_weight", str(_int(blk["leafWeight"], "blockIO.leafWeight", 10))))
@@ -149,7 +150,7 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
             if d.get("weight") is not None:
                 w = _int(d["weight"], f"blockIO.weightDevice[{i}].weight", 10)
                 dev = _dev(d, f"blockIO.weightDevice[{i}]")
-                out.append((ctrl, v, "blkio.weight_device" if v == 1 else "io.weight",
+                out.append((ctrl, v, bfq + "weight_device" if v == 1 else "io.weight",
                             f"{dev} {w if v == 1 else blkio_to_io_weight(w)}"))
         throttles = (("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
                      ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),

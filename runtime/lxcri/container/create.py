@@ -345,12 +345,17 @@ class Creation:
     def _run(self) -> Record:
         s, opts = self.settings, self.opts
         check_id(self.cid)  # before anything is derived from it (paths, cgroups)
-        bundle = load_bundle(opts.bundle)
+        # OCI: process is needed by start, not by create; without it the container only exists
+        bundle = load_bundle(opts.bundle, need_process=False)
         cfg = bundle.config
+        no_process = "process" not in cfg
+        if no_process:
+            cfg["process"] = {"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}
         hook_spec = oci_hooks.check(cfg.get("hooks") or {})
         # built (and so validated: user, caps, seccomp) before any work; the state comes later
         spec = init_spec(cfg, opts.preserve_fds)
         spec.new_pty = bool(opts.console_socket and spec.terminal)
+        spec.no_process = no_process
         spec.apparmor, spec.selinux = check_lsm(cfg)
         if (cfg.get("linux") or {}).get("intelRdt"):
             # as runc on such a host: resource control asked for and not available is an error
@@ -371,7 +376,8 @@ class Creation:
         rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
                      oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
                      creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
-                     annotations=bundle.annotations, hooks=hook_spec, devices=check_devices(cfg))
+                     annotations=bundle.annotations, hooks=hook_spec, devices=check_devices(cfg),
+                     no_process=no_process)
         rd.save(rec)
 
         lowest = 3 + opts.preserve_fds

@@ -45,7 +45,7 @@ class Record:
                  init_pid: int = 0, init_start: int = 0, cgroup_path: str = "",
                  cgroup_dirs: dict[str, str] | None = None, monitor_cgroup_dirs: dict[str, str] | None = None,
                  annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None,
-                 devices: list[dict[str, Any]] | None = None) -> None:
+                 devices: list[dict[str, Any]] | None = None, no_process: bool = False) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -63,6 +63,7 @@ class Record:
         self.annotations = annotations or {}
         self.hooks = hooks or {}
         self.devices = devices or []  # linux.devices, made by the mount hook
+        self.no_process = no_process  # config.json had no process: start must refuse
 
 
 class RunDir:

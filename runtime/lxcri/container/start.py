@@ -6,7 +6,7 @@ import errno
 import os
 import time
 
-from lxcri import log
+from lxcri import log, proc
 from lxcri.container import hooks
 from lxcri.container.rundir import RunDir
 from lxcri.container.status import oci_state, status
@@ -41,6 +41,11 @@ def start(root: str, cid: str) -> None:
             raise StateError(f"cannot start a container that has stopped: {cid}")
         if st != "created":
             raise StateError(f"cannot start container {cid}: it is {st}, not created")
+        if rec.no_process:
+            # OCI: start of a container whose config has no process is an error; it stops here
+            proc.kill(rec.init_pid, proc.SIGKILL)
+            proc.wait_gone(rec.init_pid, rec.init_start, 10.0)
+            raise StateError(f"cannot start container {cid}: its config.json has no process")
         try:
             fd = os.open(rd.file("exec.fifo"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:

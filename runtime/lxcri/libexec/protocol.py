@@ -13,6 +13,7 @@ FLAG_TERMINAL = 1
 FLAG_CAPS = 2
 FLAG_READONLY = 4
 FLAG_NEW_PTY = 8
+FLAG_NO_PROCESS = 16
 NO_UMASK = 0xFFFFFFFF
 EXEC_DETACH = 1
 EXEC_NO_NEW_PRIVS = 2
@@ -33,7 +34,7 @@ class InitSpec:
                  new_pty: bool = False, readonly_paths: list[str] | None = None,
                  propagation: list[tuple[str, int]] | None = None, hostname: str = "",
                  apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None,
-                 masked_paths: list[str] | None = None) -> None:
+                 masked_paths: list[str] | None = None, no_process: bool = False) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -65,6 +66,7 @@ class InitSpec:
         # clone onto each, its fd sent in an 'F' frame right after the spec, in this order
         self.shared_binds = shared_binds or []
         self.masked_paths = masked_paths or []  # the helper masks the FIFOs and sockets among them
+        self.no_process = no_process  # config.json has no process: the helper only waits
 
 
 def _s(v: str) -> bytes:
@@ -78,7 +80,8 @@ def _v(vs: list[str]) -> bytes:
 
 def encode(spec: InitSpec) -> bytes:
     flags = ((FLAG_TERMINAL if spec.terminal else 0) | (FLAG_CAPS if spec.caps is not None else 0)
-             | (FLAG_READONLY if spec.readonly_root else 0) | (FLAG_NEW_PTY if spec.new_pty else 0))
+             | (FLAG_READONLY if spec.readonly_root else 0) | (FLAG_NEW_PTY if spec.new_pty else 0)
+             | (FLAG_NO_PROCESS if spec.no_process else 0))
     out = [struct.pack("<IIIIIII", MAGIC, flags, NO_UMASK if spec.umask is None else spec.umask,
                        spec.preserve_fds, spec.uid, spec.gid, len(spec.gids))]
     out.append(b"".join(struct.pack("<I", g) for g in spec.gids))

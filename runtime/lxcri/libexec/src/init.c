@@ -54,6 +54,7 @@
 #define FLAG_CAPS 2u
 #define FLAG_READONLY 4u
 #define FLAG_NEW_PTY 8u
+#define FLAG_NO_PROCESS 16u /* config.json has no process: wait, never exec (start refuses) */
 #define NO_UMASK 0xffffffffu
 
 struct strv {
@@ -395,7 +396,7 @@ static void read_spec(struct spec *s)
 		s->shared[i].fd = -1;
 	}
 	get_strv(&c, &s->masked_paths);
-	if (s->args.n == 0)
+	if (s->args.n == 0 && !(s->flags & FLAG_NO_PROCESS))
 		die("process.args is empty");
 }
 
@@ -1092,6 +1093,15 @@ int main(int argc, char *argv[])
 		die("setdomainname %s: %s", s.domainname, strerror(errno));
 	if (s.personality != NO_PERSONALITY && personality(s.personality) < 0)
 		die("personality: %s", strerror(errno));
+	if (s.flags & FLAG_NO_PROCESS) {
+		/* a container without a process: it exists until deleted; `lxcri start` refuses it */
+		reply('R', NULL);
+		close(sync_fd);
+		sync_fd = -1;
+		while (read(fifo_fd, &byte, 1) < 0 && errno == EINTR)
+			;
+		return 0;
+	}
 	/* without no_new_privs, loading a filter needs privileges we are about to drop;
 	 * a filter with a listener is loaded while lxcri can still pass its fd on */
 	set_exec_labels(&s);
