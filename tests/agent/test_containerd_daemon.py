@@ -7,6 +7,7 @@ container must run through the installed tree, the binary the registration names
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -109,6 +110,9 @@ def daemon(installed: Path, tmp_path: Path) -> Iterator[Containerd]:
         d.stop()
         subprocess.run(["umount", "-R", str(base / "state")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        for top in Path("/sys/fs/cgroup").iterdir():  # the namespace's parent cgroup (runc leaves it too)
+            with contextlib.suppress(OSError):
+                (top / "lxcri-test").rmdir()
 
 
 def test_config_dump_shows_lxcri(installed: Path) -> None:

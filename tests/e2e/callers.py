@@ -8,6 +8,7 @@ module started, by its pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -175,6 +176,10 @@ state = "{work}/state"
         remove_tree(self.work / "root", self.work / "state")
         if self.shim_root.is_dir() and not any(self.shim_root.iterdir()):
             self.shim_root.rmdir()
+        # the namespace's parent cgroup that the shim's runtime made (runc leaves it too)
+        for top in Path("/sys/fs/cgroup").iterdir():
+            with contextlib.suppress(OSError):  # one that still holds a container's: the leak checks name it
+                (top / self.namespace).rmdir()
 
 
 def lxcri_leftovers(root: Path, ids: list[str]) -> list[str]:
