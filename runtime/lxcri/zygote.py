@@ -38,9 +38,9 @@ SOCK_DIR = "/run/lxcri-zygote"
 IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
 CGROUP = "/lxcri.warm"
 CLIENT: socket.socket | None = None  # in a worker: the connection to the caller's client
-# commands a worker may run: their processes need no particular ancestry, or (create) the client
-# starts them (spawn_in_client)
-WARM = frozenset({"", "create", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
+# commands a worker may run: their processes need no particular ancestry, or (create, exec --detach)
+# the client starts them (spawn_in_client)
+WARM = frozenset({"", "create", "exec", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
                   "features", "spec"})
 
 
@@ -341,8 +341,10 @@ def _command(argv: list[str]) -> str | None:
         return None
     if args.version or args.help:
         return ""
-    if args.command == "create" and args.preserve_fds:
+    if args.command in ("create", "exec") and args.preserve_fds:
         return None  # the caller's extra fds are the client's: the entry point passes them on
+    if args.command == "exec" and not args.detach:
+        return None  # it waits for the process, whose parent is the caller's own lxcri
     return args.command
 
 

@@ -132,6 +132,22 @@ def test_commands_that_need_the_callers_process_tree_run_directly(lxcri, make_bu
     assert out.read_text().strip() == "0"  # the container's init, as a direct run gives it
 
 
+def test_detached_exec_through_the_server_comes_back_to_the_caller(lxcri, make_bundle, tmp_path):
+    """exec --detach (how the containerd shim and conmon run probes): the client starts the
+    helper, so the process descends from the caller, which reaps it with its status."""
+    call("--version")
+    wait_server()
+    b = make_bundle(["sleep", "100"])
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0
+    lxcri("start", cid, check=True)
+    pidf = tmp_path / "exec.pid"
+    r = call("--root", str(lxcri.root), "exec", "--detach", "--pid-file", str(pidf), cid, "sh", "-c", "exit 7")
+    assert r.returncode == 0, r.stderr
+    status = reap(int(pidf.read_text()))
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7
+
+
 def test_new_code_on_disk_retires_the_server():
     call("--version")
     old = wait_server()

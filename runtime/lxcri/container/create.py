@@ -286,7 +286,7 @@ def spawn(path: str, args: list[str], keep: tuple[int, ...]) -> int:
     return os.posix_spawn(path, [path, *args], env, setsid=True)
 
 
-def _reap(pid: int, timeout: float) -> None:
+def reap_helper(pid: int, timeout: float) -> None:
     """Wait for a helper we started to die, at most timeout seconds: reaped if it is our child,
     else (a warm worker's helpers are the client's children, and the client reaps them) until
     it is a zombie, by which time its children have been re-parented."""
@@ -464,7 +464,7 @@ class Creation:
         # The monitor steps aside: the init has cleared liblxc's parent-death signal, so it
         # outlives the monitor and is re-parented to the caller's subreaper, which reaps it.
         proc.kill(self.monitor_pid, proc.SIGKILL)
-        _reap(self.monitor_pid, s.kill_timeout)
+        reap_helper(self.monitor_pid, s.kill_timeout)
         self.monitor_pid = rec.monitor_pid = rec.monitor_start = 0
         rd.save(rec)
         if opts.pid_file:
@@ -507,7 +507,7 @@ class Creation:
     def _start_failure(self) -> str:
         assert self.rd is not None
         if self.monitor_pid:
-            _reap(self.monitor_pid, 5.0)
+            reap_helper(self.monitor_pid, 5.0)
         if self.hook_error:
             return self.hook_error
         try:
@@ -522,7 +522,7 @@ class Creation:
         """Undo a failed create: no process, cgroup, mount or runtime dir may stay."""
         if self.monitor_pid:
             proc.kill(self.monitor_pid, proc.SIGKILL)  # the init follows (parent-death signal)
-            _reap(self.monitor_pid, self.settings.kill_timeout)
+            reap_helper(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
         if self.cgroup_path:  # set only once this create owns the container ID
             Cgroup.at(self.cgroup_path).remove(timeout=1)

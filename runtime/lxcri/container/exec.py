@@ -15,7 +15,7 @@ import os
 
 from lxcri import proc
 from lxcri.cgroups import Cgroup
-from lxcri.container.create import await_reply, high_fd, spawn, write_pid_file
+from lxcri.container.create import await_reply, high_fd, reap_helper, spawn, write_pid_file
 from lxcri.container.rundir import RunDir
 from lxcri.container.status import oci_state, status
 from lxcri.errors import LxcriError, SpecError, StateError
@@ -197,7 +197,8 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
                     pass
     # the lock is released: a long exec must not block state or delete
     if o.detach:
-        os.waitpid(helper, 0)
+        # the helper exits once its child runs; the child is then the caller's subreaper's
+        reap_helper(helper, settings.kill_timeout)
         return 0
     return _wait_forwarding(helper)
 
