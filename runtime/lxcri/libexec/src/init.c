@@ -163,6 +163,30 @@ static void reply(char kind, const char *fmt, ...)
 
 static void die(const char *fmt, ...);
 
+/* A one-byte frame to lxcri with an fd (SCM_RIGHTS); the fd is closed here. */
+static void send_fd_frame(char tag, int fd, const char *what)
+{
+	char frame[5] = {1, 0, 0, 0, tag};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {frame, sizeof(frame)};
+	struct msghdr msg = {0};
+	struct cmsghdr *cm;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sync_fd, &msg, 0) != (ssize_t)sizeof(frame))
+		die("send the %s to lxcri: %s", what, strerror(errno));
+	close(fd);
+}
+
 /*
  * A terminal from the container's own devpts, as runc gives: open its ptmx,
  * make the peer our stdio, and hand the master to lxcri (frame 'T' with the fd),
@@ -170,11 +194,6 @@ static void die(const char *fmt, ...);
  */
 static void new_console(void)
 {
-	char frame[5] = {1, 0, 0, 0, 'T'};
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {frame, sizeof(frame)};
-	struct msghdr msg = {0};
-	struct cmsghdr *cm;
 	int unlock = 0, master, peer;
 
 	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -190,19 +209,7 @@ static void new_console(void)
 			die("dup2 the pty: %s", strerror(errno));
 	if (peer > 2)
 		close(peer);
-	memset(cbuf, 0, sizeof(cbuf));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	if (sendmsg(sync_fd, &msg, 0) != (ssize_t)sizeof(frame))
-		die("send the pty to lxcri: %s", strerror(errno));
-	close(master);
+	send_fd_frame('T', master, "pty");
 }
 
 static void die(const char *fmt, ...)
@@ -826,25 +833,7 @@ static int has_notify(const struct sc_spec *sc)
  * linux.seccomp.listenerPath with the container's state. */
 static void send_notify_fd(int fd)
 {
-	char frame[5] = {1, 0, 0, 0, 'N'};
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {frame, sizeof(frame)};
-	struct msghdr msg = {0};
-	struct cmsghdr *cm;
-
-	memset(cbuf, 0, sizeof(cbuf));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sync_fd, &msg, 0) != (ssize_t)sizeof(frame))
-		die("send the seccomp listener fd to lxcri: %s", strerror(errno));
-	close(fd);
+	send_fd_frame('N', fd, "seccomp listener fd");
 }
 
 static void load_seccomp(const struct sc_spec *sc)
