@@ -291,6 +291,7 @@ def reap_helper(pid: int, timeout: float) -> None:
     else (a warm worker's helpers are the client's children, and the client reaps them) until
     it is a zombie, by which time its children have been re-parented."""
     end = time.monotonic() + timeout
+    delay = 0.0001  # a SIGKILLed helper is gone within a fraction of a millisecond
     while True:
         try:
             got, _ = os.waitpid(pid, os.WNOHANG)
@@ -302,7 +303,8 @@ def reap_helper(pid: int, timeout: float) -> None:
                 return
         if time.monotonic() > end:
             return
-        time.sleep(0.002)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
 
 
 def write_pid_file(path: str, pid: int) -> None:
