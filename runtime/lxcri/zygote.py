@@ -195,8 +195,9 @@ def serve() -> int:
             except OSError:
                 continue
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            if struct.unpack("3i", creds)[1] != os.getuid():
-                conn.close()
+            peer, uid, _ = struct.unpack("3i", creds)
+            if uid != os.getuid() or not _same_namespaces(peer):
+                conn.close()  # the client then runs the call itself, with its own rights
                 continue
             if _stale(snapshot):
                 conn.sendall(b"D")  # new code on disk: this call and the next run it directly
@@ -212,6 +213,16 @@ def serve() -> int:
         except OSError:
             pass
         srv.close()
+
+
+def _same_namespaces(peer: int) -> bool:
+    """Serve only callers in our mount and pid namespaces: a root process in a pod that was given
+    the host's /run (a hostPath) must not get a worker that acts in the host's."""
+    try:
+        return all(os.readlink(f"/proc/{peer}/ns/{ns}") == os.readlink(f"/proc/self/ns/{ns}")
+                   for ns in ("mnt", "pid"))
+    except OSError:
+        return False
 
 
 def _reap() -> None:
@@ -247,12 +258,13 @@ def _worker(conn: socket.socket) -> int:
     try:
         body, fds = _receive(conn)
         parts = body.split(b"\0")
-        if parts[0] != b"LXZ1" or len(fds) != 3:
+        if parts[0] != b"LXZ2" or len(fds) != 3:
             raise ValueError("bad call")
         cwd = parts[1]
-        argc = int(parts[2])
-        argv = [os.fsdecode(a) for a in parts[3:3 + argc]]
-        env = [p for p in parts[3 + argc:] if p]
+        mask = int(parts[2], 8)
+        argc = int(parts[3])
+        argv = [os.fsdecode(a) for a in parts[4:4 + argc]]
+        env = [p for p in parts[4 + argc:] if p]
     except (OSError, ValueError):
         conn.close()
         return 1
@@ -270,6 +282,7 @@ def _worker(conn: socket.socket) -> int:
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(cwd)
+    os.umask(mask)  # the files the call makes (state, pid file, spec) as the caller's would be
     sys.argv = [entry_point(), *argv]  # what the runtime names itself as (liblxc's hook command)
     global CLIENT
     CLIENT = conn

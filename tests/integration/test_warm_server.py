@@ -202,3 +202,34 @@ def socket_path_for(entry: Path) -> str:
     from lxcri.zygote import socket_path
 
     return socket_path(os.path.realpath(entry))
+
+
+def test_callers_umask_and_namespace(tmp_path):
+    call("--version")
+    wait_server()
+    # the files a call makes get the caller's umask, not the server's
+    work = tmp_path / "spec"
+    work.mkdir()
+    r = subprocess.run(["sh", "-c", f"umask 077; exec {LXCRI} spec"], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (work / "config.json").stat().st_mode & 0o777 == 0o600
+    # a caller in another mount namespace (a pod given the host's /run) is not served: the client
+    # then runs the call itself, with its own rights and view
+    import sys
+
+    sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
+    from lxcri.zygote import _same_namespaces
+
+    other = subprocess.Popen(["unshare", "-m", "sleep", "30"])
+    try:
+        for _ in range(100):
+            if os.readlink(f"/proc/{other.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"):
+                break
+            time.sleep(0.01)
+        assert _same_namespaces(os.getpid())
+        assert not _same_namespaces(other.pid)
+    finally:
+        other.kill()
+        other.wait()
+    r = subprocess.run(["unshare", "-m", str(LXCRI), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "lxcri" in r.stdout

@@ -281,15 +281,22 @@ int main(int argc, char **argv)
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		run_direct(argv, 1);
 
-	/* "LXZ1", cwd, argc, argv..., then the environment, each NUL-terminated,
+	/* "LXZ2", cwd, umask (octal), argc, argv..., then the environment, each NUL-terminated,
 	 * after a u32 length; stdin, stdout and stderr go along as fds */
 	buf = malloc(cap);
 	if (!buf)
 		run_direct(argv, 0);
-	snprintf(num, sizeof(num), "%d", argc - 1);
-	if (append(&buf, &len, &cap, "LXZ1") < 0 || append(&buf, &len, &cap, cwd) < 0 ||
-	    append(&buf, &len, &cap, num) < 0)
-		run_direct(argv, 0);
+	{
+		mode_t mask = umask(0);
+		char octal[16];
+
+		umask(mask);
+		snprintf(octal, sizeof(octal), "%o", (unsigned)mask);
+		snprintf(num, sizeof(num), "%d", argc - 1);
+		if (append(&buf, &len, &cap, "LXZ2") < 0 || append(&buf, &len, &cap, cwd) < 0 ||
+		    append(&buf, &len, &cap, octal) < 0 || append(&buf, &len, &cap, num) < 0)
+			run_direct(argv, 0);
+	}
 	for (int i = 1; i < argc; i++)
 		if (append(&buf, &len, &cap, argv[i]) < 0)
 			run_direct(argv, 0);
