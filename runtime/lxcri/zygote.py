@@ -167,8 +167,6 @@ def serve() -> int:
     _leave_callers_cgroup()
     _preload()
     snapshot = _code_snapshot()
-    os.ftruncate(lock, 0)
-    os.write(lock, f"{os.getpid()}\n".encode())  # who serves, once ready: for operators and tests
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -177,7 +175,18 @@ def serve() -> int:
     old = os.umask(0o077)
     srv.bind(path)
     os.umask(old)
+    sock_id = (os.stat(path).st_ino, os.stat(path).st_dev)
+    lock_st = os.fstat(lock)
+    lock_id = (lock_st.st_ino, lock_st.st_dev)
     srv.listen(128)
+    import signal
+
+    def stop(_sig: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # an operator's kill: still clean up the socket and lock
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who serves, once ready: for operators and tests
     idle = 0.0
     try:
         while True:
@@ -200,18 +209,29 @@ def serve() -> int:
                 conn.close()  # the client then runs the call itself, with its own rights
                 continue
             if _stale(snapshot):
-                conn.sendall(b"D")  # new code on disk: this call and the next run it directly
+                conn.sendall(b"R")  # new code on disk: this call runs directly and starts a new server
                 conn.close()
                 return 0
             if os.fork() == 0:
-                srv.close()
-                os._exit(_worker(conn))
+                # the worker: never back into this loop, whatever happens in the call
+                rc = 1
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    srv.close()
+                    rc = _worker(conn)
+                except BaseException:  # main() reports its own errors: this is the last resort
+                    pass
+                finally:
+                    os._exit(rc)
             conn.close()
     finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        for name, ident in ((path, sock_id), (path + ".lock", lock_id)):
+            try:
+                st = os.stat(name)
+                if (st.st_ino, st.st_dev) == ident:  # only what is still ours: a newer server's stays
+                    os.unlink(name)
+            except OSError:
+                pass
         srv.close()
 
 

@@ -336,11 +336,14 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	/* 'D': run it yourself (nothing was done); 'W': a worker runs it, then asks us to start
+	/* 'D': run it yourself (nothing was done); 'R': the same, and the server retires;
+	 * 'W': a worker runs it, then asks us to start
 	 * helpers ('S') and ends with 'X' and its u32 status */
 	got = read_tag(fd, num, NULL);
-	if (got != 1 || num[0] == 'D')
-		run_direct(argv, got != 1); /* no answer: the server went away (idle exit, upgrade) */
+	if (got != 1 || num[0] == 'D' || num[0] == 'R')
+		/* no answer (the server went away) or 'R' (it retires: new code on disk): the entry
+		 * point starts a new server after this call */
+		run_direct(argv, got != 1 || num[0] == 'R');
 	if (num[0] != 'W') {
 		fputs("lxcri: unexpected answer from the lxcri server\n", stderr);
 		return 1;
