@@ -67,6 +67,13 @@ def spawn() -> None:
     entry = entry_point()
     if os.path.basename(entry) != "lxcri-py" and not getattr(sys, "frozen", False):
         return  # not started through the client: nothing would connect
+    try:
+        st = os.lstat(SOCK_DIR)
+        usable = st.st_uid == os.getuid() and not st.st_mode & 0o077 and not os.path.islink(SOCK_DIR)
+    except FileNotFoundError:
+        usable = os.access(os.path.dirname(SOCK_DIR), os.W_OK)
+    if not usable:
+        return  # a server could not serve from there: do not pay for starting one on every call
     if getattr(sys, "frozen", False):
         cmd = [entry, "--warm-server"]
     else:
