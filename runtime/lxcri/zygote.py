@@ -26,6 +26,7 @@ so that it is neither charged to nor killed with a container.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import sys
 
@@ -119,6 +120,7 @@ def _preload() -> None:
     """Import what the warm commands use, once, so that workers start with it (create's modules
     and the liblxc binding alone cost a direct create about 15 ms of imports)."""
     import _lxc  # noqa: F401
+    import yaml  # noqa: F401  (read with /etc/lxcri/lxcri.yaml on every call where that file exists)
 
     import lxcri.cli.main
     import lxcri.container.create
@@ -186,7 +188,6 @@ def serve() -> int:
     lock_st = os.fstat(lock)
     lock_id = (lock_st.st_ino, lock_st.st_dev)
     srv.listen(128)
-    import signal
 
     def stop(_sig: int, _frame: object) -> None:
         raise SystemExit(0)
@@ -205,16 +206,20 @@ def serve() -> int:
                 if idle >= IDLE_SECONDS or not os.path.exists(entry):
                     return 0
                 continue
-            idle = 0.0
             try:
                 conn, _ = srv.accept()
             except OSError:
                 continue
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             peer, uid, _ = struct.unpack("3i", creds)
-            if uid != os.getuid() or not _same_namespaces(peer):
-                conn.close()  # the client then runs the call itself, with its own rights
-                continue
+            if uid != os.getuid() or not _same_context(peer):
+                try:
+                    conn.sendall(b"D")  # the client runs the call itself, with its own rights
+                except OSError:
+                    pass
+                conn.close()
+                continue  # (nor does it count as use: a server nobody may use goes idle)
+            idle = 0.0
             if _stale(snapshot):
                 conn.sendall(b"R")  # new code on disk: this call runs directly and starts a new server
                 conn.close()
@@ -225,6 +230,7 @@ def serve() -> int:
                 try:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     srv.close()
+                    os.close(lock)  # the lock is the server's: a new one may start while a call runs
                     rc = _worker(conn)
                 except BaseException:  # main() reports its own errors: this is the last resort
                     pass
@@ -242,12 +248,25 @@ def serve() -> int:
         srv.close()
 
 
-def _same_namespaces(peer: int) -> bool:
-    """Serve only callers in our mount and pid namespaces: a root process in a pod that was given
-    the host's /run (a hostPath) must not get a worker that acts in the host's."""
+def _context(pid: int | str) -> tuple[object, ...]:
+    """What a process may do: its namespaces, its root, its capabilities, no_new_privs, seccomp."""
+    base = f"/proc/{pid}"
+    names = sorted(n for n in os.listdir(f"{base}/ns") if not n.endswith("_for_children"))
+    ns = tuple(os.readlink(f"{base}/ns/{n}") for n in names)
+    root = os.stat(f"{base}/root")
+    with open(f"{base}/status") as f:
+        status = tuple(ln for ln in f.read().splitlines()
+                       if ln.startswith(("CapEff:", "CapPrm:", "CapBnd:", "NoNewPrivs:", "Seccomp:")))
+    return (*ns, root.st_dev, root.st_ino, *status)
+
+
+def _same_context(peer: int) -> bool:
+    """Serve only callers that could do what a worker does: the same namespaces, root, capabilities,
+    no_new_privs and seccomp as the server. A worker acts with the server's rights and in its
+    namespaces (the hooks it runs above all): a root process in a pod given the host's /run, or
+    a caller with fewer capabilities, runs its call itself instead."""
     try:
-        return all(os.readlink(f"/proc/{peer}/ns/{ns}") == os.readlink(f"/proc/self/ns/{ns}")
-                   for ns in ("mnt", "pid"))
+        return _context(peer) == _context("self")
     except OSError:
         return False
 
@@ -264,7 +283,7 @@ def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
     import socket
 
     fds: list[int] = []
-    data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
+    data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
     for level, kind, payload in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
@@ -285,30 +304,40 @@ def _worker(conn: socket.socket) -> int:
     try:
         body, fds = _receive(conn)
         parts = body.split(b"\0")
-        if parts[0] != b"LXZ2" or len(fds) != 3:
-            raise ValueError("bad call")
-        cwd = parts[1]
-        mask = int(parts[2], 8)
-        argc = int(parts[3])
-        argv = [os.fsdecode(a) for a in parts[4:4 + argc]]
-        env = [p for p in parts[4 + argc:] if p]
+        if parts[0] != b"LXZ3" or len(fds) != 4:
+            # another protocol: a client of a newer or older build. It runs the call itself;
+            # this server retires so that the next call starts one that speaks it
+            conn.sendall(b"R")
+            os.kill(os.getppid(), signal.SIGTERM)
+            return 0
+        mask = int(parts[1], 8)
+        argc = int(parts[2])
+        argv = [os.fsdecode(a) for a in parts[3:3 + argc]]
+        env = [p for p in parts[3 + argc:] if p]
     except (OSError, ValueError):
         conn.close()
         return 1
     os.environ.clear()
     for item in env:
         k, sep, v = item.partition(b"=")
-        if sep:
+        if sep and k and k not in os.environb:  # the first of duplicates wins, as getenv finds it
             os.environb[k] = v
-    if _command(argv) not in WARM or not _enabled():
+    if not _enabled():
+        conn.sendall(b"D")
+        os.kill(os.getppid(), signal.SIGTERM)  # turned off: the server retires
+        return 0
+    if _command(argv) not in WARM:
         conn.sendall(b"D")
         return 0
-    conn.sendall(b"W")
+    conn.sendall(b"W" + struct.pack("<i", os.getpid()))
     _die_with_client(conn)
-    for target, fd in enumerate(fds):
+    for target, fd in enumerate(fds[:3]):
         os.dup2(fd, target)
         os.close(fd)
-    os.chdir(cwd)
+    os.fchdir(fds[3])
+    os.close(fds[3])
+    for stream in (sys.stdout, sys.stderr):  # as at a direct start: line-buffered on a terminal
+        stream.reconfigure(line_buffering=os.isatty(stream.fileno()))  # type: ignore[union-attr]
     os.umask(mask)  # the files the call makes (state, pid file, spec) as the caller's would be
     sys.argv = [entry_point(), *argv]  # what the runtime names itself as (liblxc's hook command)
     global CLIENT
@@ -341,6 +370,8 @@ def _die_with_client(conn: socket.socket) -> None:
         p.register(conn.fileno(), select.POLLRDHUP)
         while True:
             for _, ev in p.poll():
+                if ev & select.POLLNVAL:
+                    return  # the connection is closed: nothing left to watch
                 if ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
                     os.kill(os.getpid(), 9)
 

@@ -218,7 +218,7 @@ def test_callers_umask_and_namespace(tmp_path):
     import sys
 
     sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
-    from lxcri.zygote import _same_namespaces
+    from lxcri.zygote import _same_context
 
     other = subprocess.Popen(["unshare", "-m", "sleep", "30"])
     try:
@@ -226,10 +226,73 @@ def test_callers_umask_and_namespace(tmp_path):
             if os.readlink(f"/proc/{other.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"):
                 break
             time.sleep(0.01)
-        assert _same_namespaces(os.getpid())
-        assert not _same_namespaces(other.pid)
+        assert _same_context(os.getpid())
+        assert not _same_context(other.pid)
     finally:
         other.kill()
         other.wait()
     r = subprocess.run(["unshare", "-m", str(LXCRI), "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "lxcri" in r.stdout
+
+
+def test_caller_with_fewer_rights_runs_its_call_itself(lxcri, make_bundle, tmp_path):
+    """A worker acts with the server's rights: a caller with no_new_privs (or fewer capabilities)
+    must not get a worker to run its hooks; its call runs in its own process."""
+    call("--version")
+    wait_server()
+    b = make_bundle(["true"])
+    seen = tmp_path / "poststop.status"
+    b.config["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat /proc/self/status > {seen}"]}]}
+    b.save()
+    cid = lxcri.new_id()
+    pidf = tmp_path / "pid"
+    assert lxcri.create(b, cid, pid_file=pidf).returncode == 0
+    lxcri("start", cid, check=True)
+    reap(int(pidf.read_text()))
+    r = subprocess.run(["setpriv", "--no-new-privs", str(LXCRI), "--root", str(lxcri.root), "delete", cid],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "NoNewPrivs:\t1" in seen.read_text()  # the hook ran in the caller's process tree
+
+
+def test_low_open_file_limit_and_closed_stdin(lxcri, make_bundle, tmp_path):
+    import resource
+
+    call("--version")
+    wait_server()
+
+    def low() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # systemd's default soft limit
+
+    b = make_bundle(["sleep", "100"])
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid, preexec_fn=low).returncode == 0, (b.path / "out.err").read_text()
+    r = subprocess.run([str(LXCRI), "--root", str(lxcri.root), "exec", "--detach", cid, "true"],
+                       capture_output=True, text=True, timeout=60, preexec_fn=low)
+    assert r.returncode == 0, r.stderr
+    # with stdin closed the call must not read from anything else (it ran directly before)
+    r = subprocess.run(f"exec {LXCRI} --root {lxcri.root} update -r - {cid} 0<&-", shell=True,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+
+
+def test_interrupted_create_cleans_up_as_a_direct_one(lxcri, make_bundle, tmp_path):
+    from lxcri_testlib import leftovers
+
+    call("--version")
+    wait_server()
+    b = make_bundle(["true"])
+    b.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}
+    b.save()
+    cid = lxcri.new_id()
+    p = subprocess.Popen([str(LXCRI), "--root", str(lxcri.root), "create", "--bundle", str(b.path), cid],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=30)
+    assert p.returncode != 0
+    for _ in range(100):
+        if not leftovers(cid, lxcri.root):
+            break
+        time.sleep(0.05)
+    assert leftovers(cid, lxcri.root) == []

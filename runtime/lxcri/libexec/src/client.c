@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define SOCK_DIR "/run/lxcri-zygote"
@@ -103,6 +104,27 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 #define CLOSE_RANGE_CLOEXEC (1u << 2)
 #endif
 #define MAX_FDS 64
+
+/* Numbers on the socket are little-endian (Python's struct "<I"), on any host. */
+static void put_u32(void *p, uint32_t v)
+{
+	unsigned char *b = p;
+
+	for (int i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const void *p)
+{
+	const unsigned char *b = p;
+
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static int32_t get_i32(const void *p)
+{
+	return (int32_t)get_u32(p);
+}
 #define MAX_HELPERS 8
 
 struct fdset {
@@ -171,7 +193,7 @@ static void answer(int sock, char tag, int32_t value)
 	char out[5];
 
 	out[0] = tag;
-	memcpy(out + 1, &value, 4);
+	put_u32(out + 1, (uint32_t)value);
 	if (send(sock, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out))
 		exit(1);
 }
@@ -190,8 +212,8 @@ static void spawn_helper(int sock, struct fdset *given)
 	int argc, nargs = 0, targets[MAX_FDS], ntargets = 0;
 	pid_t pid;
 
-	if (read_full(sock, &len, sizeof(len)) < 0 || len > (1u << 20) || !(body = calloc(1, len + 1)) ||
-	    read_full(sock, body, len) < 0) {
+	if (read_full(sock, &len, sizeof(len)) < 0 || (len = get_u32(&len)) > (1u << 20) ||
+	    !(body = calloc(1, len + 1)) || read_full(sock, body, len) < 0) {
 		fputs("lxcri: bad start request from the lxcri server\n", stderr);
 		exit(1);
 	}
@@ -200,7 +222,8 @@ static void spawn_helper(int sock, struct fdset *given)
 	args[nargs++] = p; /* argv[0] is the path */
 	p += strlen(p) + 1;
 	argc = p < end ? atoi(p) : -1;
-	p += strlen(p) + 1;
+	if (p < end)
+		p += strlen(p) + 1;
 	for (int i = 0; i < argc && p < end && nargs < 62; i++) {
 		args[nargs++] = p;
 		p += strlen(p) + 1;
@@ -210,7 +233,7 @@ static void spawn_helper(int sock, struct fdset *given)
 		targets[ntargets++] = atoi(p);
 		p += strlen(p) + 1;
 	}
-	if (argc < 0 || ntargets != given->n || nhelpers >= MAX_HELPERS) {
+	if (argc < 0 || nargs != argc + 1 || ntargets != given->n || nhelpers >= MAX_HELPERS) {
 		close_all(given);
 		free(body);
 		answer(sock, 'E', -EINVAL);
@@ -222,14 +245,24 @@ static void spawn_helper(int sock, struct fdset *given)
 		if (syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 			for (int f = 3; f < 4096; f++)
 				fcntl(f, F_SETFD, FD_CLOEXEC);
-		/* move the fds out of the way of their targets, then onto them */
+		/* move the fds out of the way of their targets (above all of them: not at a fixed
+		 * number, which a low RLIMIT_NOFILE would refuse), then onto them */
+		int above = 3;
+
+		for (int i = 0; i < given->n; i++)
+			if (targets[i] >= above)
+				above = targets[i] + 1;
 		for (int i = 0; i < given->n; i++) {
-			int high = fcntl(given->fd[i], F_DUPFD_CLOEXEC, 1024);
+			int high = fcntl(given->fd[i], F_DUPFD_CLOEXEC, above);
 
 			if (high < 0)
 				_exit(127);
 			given->fd[i] = high;
 		}
+		/* as a direct lxcri (Python ignores these) leaves them to the helper; our handlers
+		 * for the forwarded signals go at exec */
+		signal(SIGPIPE, SIG_IGN);
+		signal(SIGXFSZ, SIG_IGN);
 		for (int i = 0; i < given->n; i++)
 			if (dup2(given->fd[i], targets[i]) < 0)
 				_exit(127);
@@ -263,26 +296,48 @@ static void reap_helpers(void)
 	}
 }
 
+/* The worker's pid (sent with 'W'): signals the caller sends us go on to it, as they would
+ * reach a direct lxcri, which then cleans up as it does for them (create's abort). */
+static volatile pid_t worker;
+static volatile sig_atomic_t forwarded;
+
+static void forward(int sig)
+{
+	if (worker > 0)
+		kill(worker, sig);
+	forwarded = sig;
+}
+
 int main(int argc, char **argv)
 {
-	char real[PATH_MAX], cwd[PATH_MAX], num[16];
+	char real[PATH_MAX], num[16];
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	char *buf = NULL;
 	size_t len = 4, cap = 4096;
-	int fd, fds[3] = {0, 1, 2};
+	int fd, fds[4] = {0, 1, 2, -1};
 	uint32_t status;
+	int32_t wpid;
 	ssize_t got;
 
 	find_entry();
-	if (off(getenv("LXCRI_WARM_SERVER")) || !realpath(entry, real) || !getcwd(cwd, sizeof(cwd)))
+	if (off(getenv("LXCRI_WARM_SERVER")) || !realpath(entry, real))
+		run_direct(argv, 0);
+	/* a closed stdio fd would be taken by our own socket: let the full runtime cope */
+	for (int i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) < 0)
+			run_direct(argv, 0);
+	/* the working directory goes as an fd: a path may name something else in the server */
+	fds[3] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[3] < 0)
 		run_direct(argv, 0);
 	snprintf(addr.sun_path, sizeof(addr.sun_path), SOCK_DIR "/%016llx.sock", (unsigned long long)fnv1a(real));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		run_direct(argv, 1);
 
-	/* "LXZ2", cwd, umask (octal), argc, argv..., then the environment, each NUL-terminated,
-	 * after a u32 length; stdin, stdout and stderr go along as fds */
+	/* "LXZ3", umask (octal), argc, argv..., then the environment, each NUL-terminated,
+	 * after a u32 length (little-endian, as every later number); stdin, stdout, stderr and
+	 * the working directory go along as fds */
 	buf = malloc(cap);
 	if (!buf)
 		run_direct(argv, 0);
@@ -293,8 +348,8 @@ int main(int argc, char **argv)
 		umask(mask);
 		snprintf(octal, sizeof(octal), "%o", (unsigned)mask);
 		snprintf(num, sizeof(num), "%d", argc - 1);
-		if (append(&buf, &len, &cap, "LXZ2") < 0 || append(&buf, &len, &cap, cwd) < 0 ||
-		    append(&buf, &len, &cap, octal) < 0 || append(&buf, &len, &cap, num) < 0)
+		if (append(&buf, &len, &cap, "LXZ3") < 0 || append(&buf, &len, &cap, octal) < 0 ||
+		    append(&buf, &len, &cap, num) < 0)
 			run_direct(argv, 0);
 	}
 	for (int i = 1; i < argc; i++)
@@ -303,8 +358,7 @@ int main(int argc, char **argv)
 	for (char **e = environ; *e; e++)
 		if (append(&buf, &len, &cap, *e) < 0)
 			run_direct(argv, 0);
-	status = (uint32_t)(len - 4);
-	memcpy(buf, &status, 4);
+	put_u32(buf, (uint32_t)(len - 4));
 	{
 		char cbuf[CMSG_SPACE(sizeof(fds))];
 		struct iovec iov = {buf, len};
@@ -312,9 +366,6 @@ int main(int argc, char **argv)
 		struct cmsghdr *cm;
 		size_t sent;
 
-		for (int i = 0; i < 3; i++)
-			if (fcntl(i, F_GETFD) < 0)
-				run_direct(argv, 0); /* a closed stdio fd: let the full runtime cope */
 		memset(cbuf, 0, sizeof(cbuf));
 		msg.msg_iov = &iov;
 		msg.msg_iovlen = 1;
@@ -326,27 +377,37 @@ int main(int argc, char **argv)
 		cm->cmsg_len = CMSG_LEN(sizeof(fds));
 		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
 		got = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		/* nothing has run until the server answers: any failure before that means run it here */
 		if (got <= 0)
 			run_direct(argv, 1);
 		for (sent = (size_t)got; sent < len; sent += (size_t)got) {
 			got = send(fd, buf + sent, len - sent, MSG_NOSIGNAL);
-			if (got <= 0) {
-				fputs("lxcri: lost the lxcri server while sending the call\n", stderr);
-				return 1;
-			}
+			if (got <= 0)
+				run_direct(argv, 0);
 		}
 	}
+	close(fds[3]);
 	/* 'D': run it yourself (nothing was done); 'R': the same, and the server retires;
-	 * 'W': a worker runs it, then asks us to start
-	 * helpers ('S') and ends with 'X' and its u32 status */
+	 * 'W' and the worker's pid: a worker runs it, may ask us to start helpers ('S'), and
+	 * ends with 'X' and its status */
 	got = read_tag(fd, num, NULL);
 	if (got != 1 || num[0] == 'D' || num[0] == 'R')
 		/* no answer (the server went away) or 'R' (it retires: new code on disk): the entry
 		 * point starts a new server after this call */
 		run_direct(argv, got != 1 || num[0] == 'R');
-	if (num[0] != 'W') {
+	if (num[0] != 'W' || read_full(fd, &wpid, sizeof(wpid)) < 0) {
 		fputs("lxcri: unexpected answer from the lxcri server\n", stderr);
 		return 1;
+	}
+	worker = (pid_t)get_i32(&wpid);
+	{
+		struct sigaction sa = {0};
+		int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+		sa.sa_handler = forward;
+		sa.sa_flags = SA_RESTART;
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			sigaction(sigs[i], &sa, NULL);
 	}
 	for (;;) {
 		struct fdset given = {0};
@@ -358,12 +419,17 @@ int main(int argc, char **argv)
 		}
 		close_all(&given);
 		if (got != 1 || num[0] != 'X' || read_full(fd, &status, sizeof(status)) < 0) {
-			fputs("lxcri: the lxcri server's worker died during the call\n", stderr);
 			reap_helpers();
+			if (forwarded) {
+				/* the worker died of the signal we passed on: so do we, as a direct call would */
+				signal(forwarded, SIG_DFL);
+				raise(forwarded);
+			}
+			fputs("lxcri: the lxcri server's worker died during the call\n", stderr);
 			return 1;
 		}
 		break;
 	}
 	reap_helpers();
-	return (int)(status & 0xff);
+	return (int)(get_u32(&status) & 0xff);
 }
