@@ -265,10 +265,16 @@ def _same_context(peer: int) -> bool:
     no_new_privs and seccomp as the server. A worker acts with the server's rights and in its
     namespaces (the hooks it runs above all): a root process in a pod given the host's /run, or
     a caller with fewer capabilities, runs its call itself instead."""
+    global _OWN_CONTEXT
     try:
-        return _context(peer) == _context("self")
+        if _OWN_CONTEXT is None:
+            _OWN_CONTEXT = _context("self")  # the server's does not change
+        return _context(peer) == _OWN_CONTEXT
     except OSError:
         return False
+
+
+_OWN_CONTEXT: tuple[object, ...] | None = None
 
 
 def _reap() -> None:
