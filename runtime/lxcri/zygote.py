@@ -136,10 +136,22 @@ def _preload() -> None:
 
 
 def _code_snapshot() -> dict[str, int]:
+    """mtimes of what a worker runs: lxcri's modules, the liblxc binding, and liblxc itself as
+    loaded (an upgrade of the lxc package must not go on being served from the old library)."""
     out = {}
+    try:
+        with open("/proc/self/maps") as maps:
+            libs = {ln.split()[-1] for ln in maps if "liblxc" in ln and "/" in ln}
+    except OSError:
+        libs = set()
+    for lib in libs:
+        try:
+            out[lib] = os.stat(lib).st_mtime_ns
+        except OSError:
+            pass
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
-        if f and mod.__name__.startswith("lxcri"):
+        if f and (mod.__name__.startswith("lxcri") or mod.__name__ == "_lxc"):
             try:
                 out[f] = os.stat(f).st_mtime_ns
             except OSError:
