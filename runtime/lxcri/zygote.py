@@ -39,6 +39,7 @@ SOCK_DIR = "/run/lxcri-zygote"
 IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
 CGROUP = "/lxcri.warm"
 CLIENT: socket.socket | None = None  # in a worker: the connection to the caller's client
+SERVER_PIDFD = -1  # in a worker: the server, which it may tell to retire
 # commands a worker may run: their processes need no particular ancestry, or (create, exec --detach)
 # the client starts them (spawn_in_client)
 WARM = frozenset({"", "create", "exec", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
@@ -141,14 +142,16 @@ def _code_snapshot() -> dict[str, int]:
     out = {}
     try:
         with open("/proc/self/maps") as maps:
-            libs = {ln.split()[-1] for ln in maps if "liblxc" in ln and "/" in ln}
+            fields = [ln.rstrip("\n").split(maxsplit=5) for ln in maps if "liblxc" in ln]
+        libs = {f[5].removesuffix(" (deleted)") for f in fields if len(f) == 6 and f[5].startswith("/")}
     except OSError:
         libs = set()
     for lib in libs:
         try:
-            out[lib] = os.stat(lib).st_mtime_ns
+            st = os.stat(lib)
+            out[lib] = hash((st.st_mtime_ns, st.st_ino, st.st_dev, st.st_size))
         except OSError:
-            pass
+            out[lib] = -1  # already replaced while we loaded it
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if f and (mod.__name__.startswith("lxcri") or mod.__name__ == "_lxc"):
@@ -160,11 +163,12 @@ def _code_snapshot() -> dict[str, int]:
 
 
 def _stale(snapshot: dict[str, int]) -> bool:
-    for f, mtime in snapshot.items():
+    for f, seen in snapshot.items():
         try:
-            if os.stat(f).st_mtime_ns != mtime:
-                return True
+            st = os.stat(f)
         except OSError:
+            return True
+        if seen not in (st.st_mtime_ns, hash((st.st_mtime_ns, st.st_ino, st.st_dev, st.st_size))):
             return True
     return False
 
@@ -183,8 +187,11 @@ def serve() -> int:
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held, named = os.fstat(lock), os.stat(path + ".lock")
     except OSError:
         return 0  # another server for this installation is running
+    if (held.st_ino, held.st_dev) != (named.st_ino, named.st_dev):
+        return 0  # a lock an exiting server had just removed: its successor takes the new one
     _leave_callers_cgroup()
     _preload()
     snapshot = _code_snapshot()
@@ -205,6 +212,13 @@ def serve() -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)  # an operator's kill: still clean up the socket and lock
+    # workers take these from us: as a direct lxcri has them, not as the first caller left them
+    # (what a caller ignores, its client does not forward)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    global SERVER_PIDFD
+    SERVER_PIDFD = os.pidfd_open(os.getpid())  # how a worker reaches us, even re-parented
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, once ready: for operators and tests
     idle = 0.0
@@ -268,8 +282,14 @@ def _context(pid: int | str) -> tuple[object, ...]:
     root = os.stat(f"{base}/root")
     with open(f"{base}/status") as f:
         status = tuple(ln for ln in f.read().splitlines()
-                       if ln.startswith(("CapEff:", "CapPrm:", "CapBnd:", "NoNewPrivs:", "Seccomp:")))
-    return (*ns, root.st_dev, root.st_ino, *status)
+                       if ln.startswith(("CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:", "NoNewPrivs:",
+                                         "Seccomp:")))
+    try:
+        with open(f"{base}/attr/current", "rb") as f:
+            label = f.read()
+    except OSError:
+        label = b""  # no LSM
+    return (*ns, root.st_dev, root.st_ino, *status, label)
 
 
 def _same_context(peer: int) -> bool:
@@ -281,7 +301,8 @@ def _same_context(peer: int) -> bool:
     try:
         if _OWN_CONTEXT is None:
             _OWN_CONTEXT = _context("self")  # the server's does not change
-        return _context(peer) == _OWN_CONTEXT
+        # two seccomp filters read alike ("Seccomp: 2"): only callers without one are served
+        return "Seccomp:\t0" in _OWN_CONTEXT and _context(peer) == _OWN_CONTEXT
     except OSError:
         return False
 
@@ -326,7 +347,7 @@ def _worker(conn: socket.socket) -> int:
             # another protocol: a client of a newer or older build. It runs the call itself;
             # this server retires so that the next call starts one that speaks it
             conn.sendall(b"R")
-            os.kill(os.getppid(), signal.SIGTERM)
+            _retire_server()
             return 0
         mask = int(parts[1], 8)
         argc = int(parts[2])
@@ -340,9 +361,11 @@ def _worker(conn: socket.socket) -> int:
         k, sep, v = item.partition(b"=")
         if sep and k and k not in os.environb:  # the first of duplicates wins, as getenv finds it
             os.environb[k] = v
-    if not _enabled():
+    enabled = _enabled()
+    if enabled is not True:
         conn.sendall(b"D")
-        os.kill(os.getppid(), signal.SIGTERM)  # turned off: the server retires
+        if enabled is False:
+            _retire_server()  # turned off (a bad setting only makes this call direct: it reports it)
         return 0
     if _command(argv) not in WARM:
         conn.sendall(b"D")
@@ -354,8 +377,9 @@ def _worker(conn: socket.socket) -> int:
         os.close(fd)
     os.fchdir(fds[3])
     os.close(fds[3])
-    for stream in (sys.stdout, sys.stderr):  # as at a direct start: line-buffered on a terminal
-        stream.reconfigure(line_buffering=os.isatty(stream.fileno()))  # type: ignore[union-attr]
+    # as at a direct start: stdout line-buffered on a terminal (stderr always is)
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))
     os.umask(mask)  # the files the call makes (state, pid file, spec) as the caller's would be
     sys.argv = [entry_point(), *argv]  # what the runtime names itself as (liblxc's hook command)
     global CLIENT
@@ -376,6 +400,15 @@ def _worker(conn: socket.socket) -> int:
         except OSError:
             pass
     return 0
+
+
+def _retire_server() -> None:
+    """Tell our server to exit. Through its pidfd: if it is gone already, we have been re-parented
+    and our parent is somebody else's process."""
+    try:
+        signal.pidfd_send_signal(SERVER_PIDFD, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def _die_with_client(conn: socket.socket) -> None:
@@ -405,8 +438,8 @@ def spawn_in_client(path: str, args: list[str], keep: tuple[int, ...]) -> int:
     assert CLIENT is not None
     from lxcri.errors import LxcriError
 
-    body = b"\0".join([os.fsencode(path), str(len(args)).encode(), *(os.fsencode(a) for a in args),
-                        *(str(fd).encode() for fd in keep)])
+    body = b"".join(f + b"\0" for f in [os.fsencode(path), str(len(args)).encode(), *(os.fsencode(a) for a in args),
+                                           *(str(fd).encode() for fd in keep)])
     fds = struct.pack(f"{len(keep)}i", *keep)
     CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
     tag = CLIENT.recv(1)
@@ -442,12 +475,13 @@ def _command(argv: list[str]) -> str | None:
     return args.command
 
 
-def _enabled() -> bool:
-    """The warm_server setting, as this call's environment and the config file say."""
+def _enabled() -> bool | None:
+    """The warm_server setting, as this call's environment and the config file say; None when the
+    settings do not load (the entry point then reports them)."""
     from lxcri import settings
     from lxcri.errors import LxcriError
 
     try:
         return bool(settings.load().warm_server)
     except LxcriError:
-        return False  # the entry point reports a bad setting
+        return None

@@ -296,3 +296,17 @@ def test_interrupted_create_cleans_up_as_a_direct_one(lxcri, make_bundle, tmp_pa
             break
         time.sleep(0.05)
     assert leftovers(cid, lxcri.root) == []
+
+
+def test_bad_setting_or_ignored_signal_behave_as_directly():
+    call("--version")
+    pid = wait_server()
+    # a call with a bad setting is reported as a direct one reports it; the server stays
+    warm = call("state", "nope", env={"LXCRI_KILL_TIMEOUT": "abc"})
+    direct = call("state", "nope", env={"LXCRI_KILL_TIMEOUT": "abc", "LXCRI_WARM_SERVER": "0"})
+    assert warm.returncode == direct.returncode == 1 and warm.stderr == direct.stderr
+    assert server_pid() == pid
+    # a signal the caller ignores stays ignored (nohup, background jobs): the call finishes
+    r = subprocess.run(["sh", "-c", f"trap '' HUP; {LXCRI} --version & c=$!; kill -HUP $c; wait $c"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "lxcri" in r.stdout

@@ -63,11 +63,11 @@ static void run_direct(char **argv, int missing)
 	exit(1);
 }
 
-/* LXCRI_WARM_SERVER=0 (or false, no, off): every call runs directly */
+/* LXCRI_WARM_SERVER as the Python settings read it: set and not 1/true/yes/on means off */
 static int off(const char *v)
 {
-	return v && (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
-		     strcasecmp(v, "off") == 0);
+	return v && !(strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+		      strcasecmp(v, "on") == 0);
 }
 
 /* FNV-1a 64 of the entry's real path: one server per installation. */
@@ -104,6 +104,8 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 #define CLOSE_RANGE_CLOEXEC (1u << 2)
 #endif
 #define MAX_FDS 64
+
+static void forward(int sig);
 
 /* Numbers on the socket are little-endian (Python's struct "<I"), on any host. */
 static void put_u32(void *p, uint32_t v)
@@ -239,6 +241,15 @@ static void spawn_helper(int sock, struct fdset *given)
 		answer(sock, 'E', -EINVAL);
 		return;
 	}
+	sigset_t block, saved;
+
+	/* no forwarded signal may run our handler in the child before its exec */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &saved);
 	pid = fork();
 	if (pid == 0) {
 		/* nothing the caller leaked to us may reach the helper, and from there the container */
@@ -267,10 +278,18 @@ static void spawn_helper(int sock, struct fdset *given)
 			if (dup2(given->fd[i], targets[i]) < 0)
 				_exit(127);
 		setsid();
+		for (int sig = 1; sig < NSIG; sig++) {
+			struct sigaction cur;
+
+			if (sigismember(&block, sig) && sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == forward)
+				signal(sig, SIG_DFL);
+		}
+		sigprocmask(SIG_SETMASK, &saved, NULL);
 		char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 		execve(args[0], args, env);
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close_all(given);
 	free(body);
 	if (pid < 0) {
@@ -283,10 +302,10 @@ static void spawn_helper(int sock, struct fdset *given)
 
 /* The worker has killed the helpers it had us start (create's monitor steps aside once the
  * init is ready): reap them, as create does itself when it is the parent. */
-static void reap_helpers(void)
+static void reap_helpers(int quick)
 {
 	for (int i = 0; i < nhelpers; i++) {
-		for (int tries = 0; tries < 5000; tries++) {
+		for (int tries = 0; tries < (quick ? 1 : 5000); tries++) {
 			pid_t got = waitpid(helpers[i], NULL, WNOHANG);
 
 			if (got != 0)
@@ -406,8 +425,13 @@ int main(int argc, char **argv)
 
 		sa.sa_handler = forward;
 		sa.sa_flags = SA_RESTART;
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			sigaction(sigs[i], &sa, NULL);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+			struct sigaction old;
+
+			/* what the caller ignores, a direct lxcri ignores too */
+			if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+				sigaction(sigs[i], &sa, NULL);
+		}
 	}
 	for (;;) {
 		struct fdset given = {0};
@@ -419,7 +443,8 @@ int main(int argc, char **argv)
 		}
 		close_all(&given);
 		if (got != 1 || num[0] != 'X' || read_full(fd, &status, sizeof(status)) < 0) {
-			reap_helpers();
+			worker = 0; /* gone, or going: its pid may be reused */
+			reap_helpers(forwarded != 0);
 			if (forwarded) {
 				/* the worker died of the signal we passed on: so do we, as a direct call would */
 				signal(forwarded, SIG_DFL);
@@ -430,6 +455,7 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
-	reap_helpers();
+	worker = 0;
+	reap_helpers(0);
 	return (int)(get_u32(&status) & 0xff);
 }
