@@ -521,16 +521,18 @@ static void run_hook(const struct hook *h, const char *state)
 	}
 }
 
-/* A bind mount made read-only, keeping its other flags (a bind remount must repeat
- * them). root.readonly is done so after pivot_root, because liblxc would make the
- * rootfs read-only before creating the mount points in it. */
-static void remount_ro(const char *path)
+/* A bind mount given more flags (`add`), keeping those it has (a bind remount must repeat
+ * them); remount_ro makes one read-only. root.readonly is done so after pivot_root, because
+ * liblxc would make the rootfs read-only before creating the mount points in it. */
+static void remount_bind(const char *path, unsigned long add)
 {
 	struct statvfs sv;
-	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+	unsigned long flags = MS_BIND | MS_REMOUNT | add;
 
 	if (statvfs(path, &sv) < 0)
 		die("statvfs %s: %s", path, strerror(errno));
+	if (sv.f_flag & ST_RDONLY)
+		flags |= MS_RDONLY;
 	if (sv.f_flag & ST_NOSUID)
 		flags |= MS_NOSUID;
 	if (sv.f_flag & ST_NODEV)
@@ -544,7 +546,12 @@ static void remount_ro(const char *path)
 	if (sv.f_flag & ST_RELATIME)
 		flags |= MS_RELATIME;
 	if (mount(NULL, path, NULL, flags, NULL) < 0)
-		die("remount %s read-only: %s", path, strerror(errno));
+		die("remount %s: %s", path, strerror(errno));
+}
+
+static void remount_ro(const char *path)
+{
+	remount_bind(path, MS_RDONLY);
 }
 
 /* Is path at or below one of the mounts that carry a propagation option of their own? */
@@ -667,19 +674,8 @@ static void move_shared(const struct spec *s)
 		if (syscall(SYS_move_mount, s->shared[i].fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			die("move the shared mount onto %s: %s", dest, strerror(errno));
 		close(s->shared[i].fd);
-		if (s->shared[i].flags) {
-			struct statvfs sv;
-			unsigned long flags = MS_BIND | MS_REMOUNT | s->shared[i].flags;
-
-			if (statvfs(dest, &sv) == 0) {
-				flags |= (sv.f_flag & ST_RDONLY) ? MS_RDONLY : 0;
-				flags |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
-				flags |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
-				flags |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
-			}
-			if (mount(NULL, dest, NULL, flags, NULL) < 0)
-				die("remount the shared mount %s: %s", dest, strerror(errno));
-		}
+		if (s->shared[i].flags)
+			remount_bind(dest, s->shared[i].flags);
 	}
 }
 
