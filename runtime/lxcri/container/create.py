@@ -298,8 +298,7 @@ def reap_helper(pid: int, timeout: float) -> None:
             if got == pid:
                 return
         except ChildProcessError:
-            f = proc.stat_fields(pid)
-            if not f or f[0] in ("Z", "X"):
+            if not proc.alive(pid, 0):
                 return
         if time.monotonic() > end:
             return
@@ -386,8 +385,7 @@ class Creation:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         clones: list[int] = []
-        if not any(ns.get("type") == "user" and not ns.get("path")
-                   for ns in (cfg.get("linux") or {}).get("namespaces") or []):
+        if "user" not in namespaces.created_namespaces(cfg):
             # (a user namespace's root cannot take a clone made in the host's: liblxc's bind stays)
             spec.shared_binds, clones = mountclone.clone(cfg)
             self.fds += clones
@@ -449,7 +447,7 @@ class Creation:
                     os.close(fd)
                     self.fds.remove(fd)
             reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"),
-                                   self._listener(cfg, rec))
+                                   lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, "creating")))
         except EOFError:
             raise LxcriError(self._start_failure()) from None
         except TimeoutError:
@@ -472,13 +470,6 @@ class Creation:
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
         return rec
-
-    def _listener(self, cfg: dict[str, Any], rec: Record) -> Callable[[int, int], None]:
-        def send(fd: int, pid: int) -> None:
-            sc = (cfg.get("linux") or {}).get("seccomp") or {}
-            seccomp.send_to_listener(sc, fd, pid, oci_state(rec, "creating"))
-
-        return send
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""

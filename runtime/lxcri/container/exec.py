@@ -169,9 +169,8 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             parent.sendall(encode(spec))
             parent.settimeout(settings.create_timeout)
             try:
-                sc = (cfg.get("linux") or {}).get("seccomp") or {}
                 reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"),
-                                         lambda fd, pid: seccomp.send_to_listener(sc, fd, pid, oci_state(rec, st)))
+                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)))
             except EOFError:
                 raise LxcriError(f"exec in container {cid} failed: the helper died") from None
             if reply[:1] == b"E":

@@ -12,6 +12,7 @@ import posixpath
 
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items, escape_fstab
+from lxcri.lxcconf.namespaces import created_namespaces
 from lxcri.oci.spec import check_text
 
 TYPE_CHECKING = False
@@ -38,6 +39,10 @@ def container_path(dest: object, field: str) -> str:
     if ".." in norm.split("/"):
         raise TranslateError(f"config.json: {field} {dest!r} leaves the rootfs")
     return norm
+
+
+def is_bind(fstype: object, options: list[str]) -> bool:
+    return fstype == "bind" or "bind" in options or "rbind" in options
 
 
 def _entry(source: str, dest: str, fstype: str, options: list[str]) -> tuple[str, str]:
@@ -68,9 +73,8 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
         if fstype == "cgroup" or fstype == "cgroup2":
             items += cgroup_mounts(dest, "ro" in options, config, ctx)
             continue
-        is_bind = fstype == "bind" or "bind" in options or "rbind" in options
         kept = [o for o in options if o not in _DROP and "," not in o]
-        if is_bind:
+        if is_bind(fstype, options):
             if not source.startswith("/"):
                 raise TranslateError(f"config.json: {field}.source of a bind mount must be absolute")
             kind = kind_of(source)
@@ -112,8 +116,7 @@ def cgroup_mounts(dest: str, ro: bool, config: dict[str, Any], ctx: Context) -> 
     holds the container's memory.limit_in_bytes (liblxc's own layout would repeat the
     host path below it).
     """
-    spaces = {ns.get("type") for ns in (config.get("linux") or {}).get("namespaces") or [] if not ns.get("path")}
-    if "cgroup" in spaces or not ctx.hierarchies:
+    if "cgroup" in created_namespaces(config) or not ctx.hierarchies:
         return [("lxc.mount.auto", f"cgroup:{'ro' if ro else 'rw'}:force")]
     flags = ["nosuid", "nodev", "noexec"]
     items = [_entry("tmpfs", dest, "tmpfs", [*flags, "mode=755", "size=64k", "create=dir"])]
@@ -171,8 +174,7 @@ def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
     out = []
     for i, m in enumerate(config.get("mounts") or []):
         opts = m.get("options") or []
-        is_bind = m.get("type") == "bind" or "bind" in opts or "rbind" in opts
-        if is_bind and ("shared" in opts or "rshared" in opts):
+        if is_bind(m.get("type"), opts) and ("shared" in opts or "rshared" in opts):
             flags = 0
             for o in opts:
                 flags |= _REMOUNT_FLAGS.get(o, 0)
@@ -181,26 +183,27 @@ def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
     return out
 
 
+def _linux_paths(config: dict[str, Any], key: str) -> list[str]:
+    linux = config.get("linux") or {}
+    return [container_path(p, f"linux.{key}[{i}]") for i, p in enumerate(linux.get(key) or [])]
+
+
 def readonly_paths(config: dict[str, Any]) -> list[str]:
     """linux.readonlyPaths, normalised: the init helper makes them read-only after liblxc's sysctls."""
-    linux = config.get("linux") or {}
-    return [container_path(p, f"linux.readonlyPaths[{i}]") for i, p in enumerate(linux.get("readonlyPaths") or [])]
+    return _linux_paths(config, "readonlyPaths")
 
 
 def masked_path_list(config: dict[str, Any]) -> list[str]:
     """linux.maskedPaths, normalised, for the init helper: it masks the FIFOs and sockets among
     them (liblxc opens a mount target, which blocks on a FIFO), after pivot_root."""
-    linux = config.get("linux") or {}
-    return [container_path(p, f"linux.maskedPaths[{i}]") for i, p in enumerate(linux.get("maskedPaths") or [])]
+    return _linux_paths(config, "maskedPaths")
 
 
 def masked_paths(config: dict[str, Any], kind_of: KindOf) -> Items:
     """maskedPaths hide a path (a file under /dev/null, a dir under an empty read-only tmpfs),
     skipping paths the container lacks. (readonlyPaths are the init helper's, see readonly_paths.)"""
-    linux = config.get("linux") or {}
     items: Items = []
-    for i, p in enumerate(linux.get("maskedPaths") or []):
-        dest = container_path(p, f"linux.maskedPaths[{i}]")
+    for dest in masked_path_list(config):
         kind = kind_of(dest)
         if kind == "dir":
             items.append(_entry("tmpfs", dest, "tmpfs", ["ro", "nosuid", "nodev", "noexec", "size=0", "optional"]))

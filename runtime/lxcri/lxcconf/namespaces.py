@@ -82,6 +82,12 @@ def time_offsets(linux: dict[str, Any], new_timens: bool) -> Items:
     return items
 
 
+def created_namespaces(config: dict[str, Any]) -> set[str]:
+    """The OCI types of the namespaces the container gets new (listed without a path)."""
+    return {str(ns.get("type")) for ns in (config.get("linux") or {}).get("namespaces") or []
+            if isinstance(ns, dict) and not ns.get("path")}
+
+
 def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     linux = config.get("linux") or {}
     spec = linux.get("namespaces") or []

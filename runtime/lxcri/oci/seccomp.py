@@ -113,13 +113,15 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
     return b"".join(out)
 
 
-def send_to_listener(seccomp: dict[str, Any], fd: int, pid: int, state: dict[str, Any]) -> None:
-    """The runtime-spec's ContainerProcessState, with the listener fd, over listenerPath (SCM_RIGHTS)."""
+def send_to_listener(config: dict[str, Any], fd: int, pid: int, state: dict[str, Any]) -> None:
+    """The runtime-spec's ContainerProcessState, with the listener fd, over config.json's
+    linux.seccomp.listenerPath (SCM_RIGHTS)."""
     import socket
 
     from lxcri import OCI_VERSION, jsonlite
     from lxcri.errors import LxcriError
 
+    seccomp = (config.get("linux") or {}).get("seccomp") or {}
     path = seccomp["listenerPath"]
     msg = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
            "metadata": seccomp.get("listenerMetadata") or "", "state": state}
