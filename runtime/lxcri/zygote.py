@@ -64,14 +64,20 @@ def socket_path(entry: str) -> str:
     return f"{SOCK_DIR}/{_fnv1a(entry.encode()):016x}.sock"
 
 
+def _dir_is_ours(st: os.stat_result) -> bool:
+    """The socket directory may be served from: a directory of our uid that nobody else may enter."""
+    import stat
+
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
 def spawn() -> None:
     """Start a server for this installation in the background (the client found none)."""
     entry = entry_point()
     if os.path.basename(entry) != "lxcri-py" and not getattr(sys, "frozen", False):
         return  # not started through the client: nothing would connect
     try:
-        st = os.lstat(SOCK_DIR)
-        usable = st.st_uid == os.getuid() and not st.st_mode & 0o077 and not os.path.islink(SOCK_DIR)
+        usable = _dir_is_ours(os.lstat(SOCK_DIR))
     except FileNotFoundError:
         usable = os.access(os.path.dirname(SOCK_DIR), os.W_OK)
     if not usable:
@@ -136,10 +142,16 @@ def _preload() -> None:
     import lxcri.settings  # noqa: F401
 
 
-def _code_snapshot() -> dict[str, int]:
-    """mtimes of what a worker runs: lxcri's modules, the liblxc binding, and liblxc itself as
-    loaded (an upgrade of the lxc package must not go on being served from the old library)."""
-    out = {}
+def _file_id(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_ino, st.st_dev, st.st_size
+
+
+def _code_snapshot() -> dict[str, tuple[int, int, int, int] | None]:
+    """What a worker runs, as it was on disk when the server started: lxcri's modules, the liblxc
+    binding, and liblxc itself as loaded (an upgrade of the lxc package must not go on being
+    served from the old library). None: already replaced while we loaded it."""
+    out: dict[str, tuple[int, int, int, int] | None] = {}
     try:
         with open("/proc/self/maps") as maps:
             fields = [ln.rstrip("\n").split(maxsplit=5) for ln in maps if "liblxc" in ln]
@@ -148,27 +160,25 @@ def _code_snapshot() -> dict[str, int]:
         libs = set()
     for lib in libs:
         try:
-            st = os.stat(lib)
-            out[lib] = hash((st.st_mtime_ns, st.st_ino, st.st_dev, st.st_size))
+            out[lib] = _file_id(lib)
         except OSError:
-            out[lib] = -1  # already replaced while we loaded it
+            out[lib] = None
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if f and (mod.__name__.startswith("lxcri") or mod.__name__ == "_lxc"):
             try:
-                out[f] = os.stat(f).st_mtime_ns
+                out[f] = _file_id(f)
             except OSError:
                 pass  # frozen (PyInstaller's archive): a tree never changes in place
     return out
 
 
-def _stale(snapshot: dict[str, int]) -> bool:
+def _stale(snapshot: dict[str, tuple[int, int, int, int] | None]) -> bool:
     for f, seen in snapshot.items():
         try:
-            st = os.stat(f)
+            if _file_id(f) != seen:
+                return True
         except OSError:
-            return True
-        if seen not in (st.st_mtime_ns, hash((st.st_mtime_ns, st.st_ino, st.st_dev, st.st_size))):
             return True
     return False
 
@@ -181,8 +191,7 @@ def serve() -> int:
     entry = entry_point()
     path = socket_path(entry)
     os.makedirs(SOCK_DIR, mode=0o700, exist_ok=True)
-    st = os.lstat(SOCK_DIR)
-    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(SOCK_DIR) or os.path.islink(SOCK_DIR):
+    if not _dir_is_ours(os.lstat(SOCK_DIR)):
         return 1  # not a directory of ours alone: do not serve from it
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -203,9 +212,8 @@ def serve() -> int:
     old = os.umask(0o077)
     srv.bind(path)
     os.umask(old)
-    sock_id = (os.stat(path).st_ino, os.stat(path).st_dev)
-    lock_st = os.fstat(lock)
-    lock_id = (lock_st.st_ino, lock_st.st_dev)
+    bound = os.stat(path)
+    sock_id, lock_id = (bound.st_ino, bound.st_dev), (held.st_ino, held.st_dev)
     srv.listen(128)
 
     def stop(_sig: int, _frame: object) -> None:
