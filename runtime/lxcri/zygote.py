@@ -35,6 +35,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
+    from lxcri.cli.args import Parsed
+    from lxcri.settings import Settings
+
 SOCK_DIR = "/run/lxcri-zygote"
 IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
 CGROUP = "/lxcri.warm"
@@ -369,14 +372,11 @@ def _worker(conn: socket.socket) -> int:
         k, sep, v = item.partition(b"=")
         if sep and k and k not in os.environb:  # the first of duplicates wins, as getenv finds it
             os.environb[k] = v
-    enabled = _enabled()
-    if enabled is not True:
+    loaded = _prepare(argv)
+    if not isinstance(loaded, tuple):
         conn.sendall(b"D")
-        if enabled is False:
-            _retire_server()  # turned off (a bad setting only makes this call direct: it reports it)
-        return 0
-    if _command(argv) not in WARM:
-        conn.sendall(b"D")
+        if loaded == "retire":
+            _retire_server()
         return 0
     conn.sendall(b"W" + struct.pack("<i", os.getpid()))
     _die_with_client(conn)
@@ -396,7 +396,7 @@ def _worker(conn: socket.socket) -> int:
 
     code = 1
     try:
-        code = main(argv)
+        code = main(argv, loaded)
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -463,17 +463,33 @@ def spawn_in_client(path: str, args: list[str], keep: tuple[int, ...]) -> int:
     return int(value)
 
 
-def _command(argv: list[str]) -> str | None:
-    """The command an argv names, as the CLI parses it: "" for help and version, None for anything
-    the CLI does not parse (a usage error, or the frozen entry's interpreter mode), which runs directly."""
+def _prepare(argv: list[str]) -> tuple[Settings, Parsed] | str | None:
+    """This call's settings (its environment, the config file) and parsed argv, loaded once for
+    the worker and main(); "retire" when warm_server is off; None when the entry point must run
+    the call: settings that do not load or an argv that does not parse (it reports them), the
+    frozen entry's interpreter mode, or a command that needs the caller's process tree."""
+    from lxcri import settings
     from lxcri.cli.args import parse
     from lxcri.cli.main import COMMANDS, GLOBAL_FLAGS
     from lxcri.errors import LxcriError
 
     try:
+        s = settings.load()
+    except LxcriError:
+        return None
+    if not s.warm_server:
+        return "retire"
+    try:
         args = parse(argv, GLOBAL_FLAGS, COMMANDS)
     except LxcriError:
         return None
+    if _command(args) not in WARM:
+        return None
+    return s, args
+
+
+def _command(args: Parsed) -> str | None:
+    """The command as the worker sees it: "" for help and version, None for what runs directly."""
     if args.version or args.help:
         return ""
     if args.command in ("create", "exec") and args.preserve_fds:
@@ -481,15 +497,3 @@ def _command(argv: list[str]) -> str | None:
     if args.command == "exec" and not args.detach:
         return None  # it waits for the process, whose parent is the caller's own lxcri
     return args.command
-
-
-def _enabled() -> bool | None:
-    """The warm_server setting, as this call's environment and the config file say; None when the
-    settings do not load (the entry point then reports them)."""
-    from lxcri import settings
-    from lxcri.errors import LxcriError
-
-    try:
-        return bool(settings.load().warm_server)
-    except LxcriError:
-        return None

@@ -303,7 +303,8 @@ RUN: dict[str, Callable[[Parsed, Settings], int]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None = None) -> int:
+    """`loaded`: the settings and parsed argv, when the warm server's worker has them already."""
     from lxcri import settings
 
     argv = sys.argv[1:] if argv is None else argv
@@ -315,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     missing = os.environ.pop("LXCRI_ZYGOTE_MISSING", None) == "1"
     s: Settings | None = None
     try:
-        s = settings.load()
-        args = parse(argv, GLOBAL_FLAGS, COMMANDS)
+        if loaded is None:
+            s = settings.load()
+            args = parse(argv, GLOBAL_FLAGS, COMMANDS)
+        else:
+            s, args = loaded
         apply_globals(args, s)
         log.setup(s.log, s.log_format, s.debug)
         if args.version:
