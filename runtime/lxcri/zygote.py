@@ -4,8 +4,8 @@ Every runtime call is a new process, and CRI-O and the containerd shim call
 `state` many times per container; most of a short command's cost is the Python
 interpreter starting (8-15 ms here, against about 5 ms for the whole of runc's
 call). The `lxcri` command callers run is a small C client (libexec/src/client.c)
-that hands its call to this server over a unix socket: argv, cwd, environment and
-its stdin/stdout/stderr. The server forks; the worker takes the client's stdio,
+that hands its call to this server over a unix socket: argv, umask, environment,
+its stdin/stdout/stderr and its working directory as fds. The server forks; the worker takes the client's stdio,
 cwd and environment, runs the command exactly as the Python entry point would,
 and returns the exit status. Nothing about a container lives in the server:
 each call reads the facts afresh, as a direct call does.
@@ -17,8 +17,9 @@ point, which also starts a server when the client found none (`spawn`).
 
 Safety: one server per installation (the socket name is a hash of the entry
 point's path), the socket directory is root's alone, peers must have the
-server's uid, a worker runs no code that changed on disk after the server
-started (the server then answers "run it yourself" and exits), and the server
+server's uid, namespaces, root, capabilities, no_new_privs, seccomp and LSM
+label (_same_context), a worker runs no code that changed on disk after the
+server started (the server then answers "retire" and exits), and the server
 moves itself out of the cgroup of whoever started it (a pod's, or conmon's),
 so that it is neither charged to nor killed with a container.
 """
