@@ -861,22 +861,11 @@ static void load_seccomp(const struct sc_spec *sc)
 	for (uint32_t i = 0; i < sc->nrules; i++) {
 		const struct sc_rule *rule = &sc->rules[i];
 		int nr = seccomp_syscall_resolve_name(rule->name);
-		int repeated = 0;
 
 		if (nr == __NR_SCMP_ERROR || rule->action == sc->def)
 			continue;
-		for (uint32_t a = 0; a < rule->nargs; a++)
-			for (uint32_t b = a + 1; b < rule->nargs; b++)
-				if (rule->args[a].arg == rule->args[b].arg)
-					repeated = 1;
-		if (!repeated) {
-			r = seccomp_rule_add_array(ctx, rule->action, nr, rule->nargs, rule->args);
-		} else {
-			/* libseccomp takes one comparison per argument and rule: one rule each */
-			r = 0;
-			for (uint32_t a = 0; a < rule->nargs && r == 0; a++)
-				r = seccomp_rule_add_array(ctx, rule->action, nr, 1, &rule->args[a]);
-		}
+		/* at most one comparison per argument: lxcri split the others (oci/seccomp.py) */
+		r = seccomp_rule_add_array(ctx, rule->action, nr, rule->nargs, rule->args);
 		if (r < 0)
 			die("seccomp: rule for %s: %s", rule->name, strerror(-r));
 	}
