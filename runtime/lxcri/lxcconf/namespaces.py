@@ -1,8 +1,12 @@
 """linux.namespaces -> lxc.namespace.clone / lxc.namespace.share.*.
 
 A namespace with a path is joined (liblxc opens the path in the monitor); one
-without is created; one not listed is shared with the host. The mount namespace
-is always created: liblxc sets the rootfs up inside one.
+without is created; one not listed is shared with the host, but for the mount
+namespace. liblxc sets the rootfs up inside the container's mount namespace and
+pivot_roots there: a joined one becomes the container's, as with runc (whose
+processes there see the container's root from then on); one not listed is
+created all the same, because liblxc has no chroot mode like runc's and would
+otherwise pivot the host's root (README, "What the runtime covers today").
 """
 
 from __future__ import annotations
@@ -109,12 +113,10 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
         path = ns.get("path")
         if path:
             path = check_text(path, f"linux.namespaces[{i}].path")
-            if kind == "mount":
-                raise TranslateError("joining an existing mount namespace is not supported by lxcri")
             share.append((f"lxc.namespace.share.{name}", path))
         else:
             clone.append(name)
-    if "mnt" not in clone:
+    if "mnt" not in clone and "mount" not in seen:
         clone.insert(0, "mnt")
     items: Items = [("lxc.namespace.clone", " ".join(clone))]
     items.extend(share)
