@@ -49,6 +49,14 @@ def test_no_network_namespace_shares_the_hosts():
     assert ("lxc.net.0.type", "empty") in namespaces({"linux": {"namespaces": [{"type": "network"}]}}, ctx())
 
 
+def test_mappings_without_the_containers_root_are_refused_clearly():
+    cfg = {"linux": {"namespaces": [{"type": "user"}],
+                     "uidMappings": [{"containerID": 1000, "hostID": 0, "size": 1000}],
+                     "gidMappings": [{"containerID": 0, "hostID": 0, "size": 1000}]}}
+    with pytest.raises(TranslateError, match=r"linux\.uidMappings must map the container's id 0"):
+        namespaces(cfg, ctx())
+
+
 def test_a_mount_namespace_path_is_joined_and_none_listed_is_created():
     items = namespaces({"linux": {"namespaces": [{"type": "mount", "path": "/run/x/mnt"}, {"type": "pid"}]}}, ctx())
     assert ("lxc.namespace.share.mnt", "/run/x/mnt") in items

@@ -46,6 +46,11 @@ def idmaps(config: dict[str, Any], new_userns: bool) -> Items:
             if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals) or vals[2] == 0:
                 raise TranslateError(f"config.json: linux.{key}[{i}] needs containerID, hostID and a size > 0")
             items.append(("lxc.idmap", f"{kind} {vals[0]} {vals[1]} {vals[2]}"))
+        if maps and not any(m["containerID"] == 0 for m in maps):
+            # liblxc chowns the container's dir, ttys and cgroups to the container's root (and
+            # refuses to start without one): runc does not need it, liblxc does
+            raise TranslateError(f"config.json: linux.{key} must map the container's id 0 (liblxc needs a root "
+                                 "in the user namespace)")
     if new_userns and not (linux.get("uidMappings") and linux.get("gidMappings")):
         raise TranslateError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
     return items
