@@ -13,8 +13,8 @@ PKGS=(
   busybox-static                                # test and demo rootfs
   runc crun                                     # peers for the side-by-side benchmarks
   podman conmon containerd                      # real callers
-  iproute2 procps util-linux                    # ip, ps, nsenter (no uidmap: with newuidmap present, liblxc
-                                                # maps user namespaces through /etc/subuid even for root)
+  iproute2 procps util-linux                    # ip, ps, nsenter
+  uidmap                                        # newuidmap, as on many nodes: lxcri must map ids without it
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
 )

@@ -24,6 +24,9 @@ MOUNT_OPTIONS = [
     "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
     "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
     "strictatime", "suid", "symfollow", "sync", "unbindable",
+    # recursive attributes, with mount_setattr (lxcconf/mounts.py)
+    "rdev", "rdiratime", "rexec", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnosuid", "rnosymfollow",
+    "rrelatime", "rro", "rrw", "rstrictatime", "rsuid", "rsymfollow",
 ]
 
 

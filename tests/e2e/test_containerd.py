@@ -83,6 +83,17 @@ def test_run_prints_output(containerd):
     assert r.stdout == "hello-ctr 1\n"  # pid 1 of its own pid namespace
 
 
+def test_default_seccomp_profile(containerd):
+    # `ctr run --seccomp`: containerd's own default profile, what its CRI gives RuntimeDefault pods
+    cid = new_id()
+    r = containerd.ctr("run", "--rm", "--seccomp", "--runc-binary", str(LXCRI), IMAGE, cid, "sh", "-c",
+                       "grep ^Seccomp: /proc/self/status; unshare -U true || echo unshare-denied; "
+                       "(echo forked) & wait")
+    assert r.returncode == 0, r.stderr
+    assert "Seccomp:\t2" in r.stdout and "forked" in r.stdout
+    assert "unshare-denied" in r.stdout and "Operation not permitted" in r.stderr  # the profile's EPERM
+
+
 def test_task_is_run_by_lxcri(containerd):
     cid = new_id()
     assert ctr_run(containerd, cid, "sleep", "100", detach=True).returncode == 0

@@ -248,6 +248,14 @@ def test_user_namespace_mappings(make_bundle, tmp_path):
         shutil.rmtree(lxcri.root, ignore_errors=True)
 
 
+def test_user_namespace_mappings_with_newuidmap_installed(make_bundle, tmp_path):
+    # nodes commonly have the uidmap package; with newuidmap on PATH liblxc maps through it even
+    # as root, which needs an /etc/subuid range root does not have: lxcri writes the maps itself
+    assert Path("/usr/bin/newuidmap").exists() and Path("/usr/bin/newgidmap").exists(), \
+        "the uidmap package is missing (scripts/setup.sh installs it): this test is about it being there"
+    test_user_namespace_mappings(make_bundle, tmp_path)
+
+
 def _userns(lxcri, make_bundle, tmp_path):
     # and to the bundle: let it traverse (not list) pytest's directories above the bundle
     for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):

@@ -49,10 +49,25 @@ def test_no_network_namespace_shares_the_hosts():
     assert ("lxc.net.0.type", "empty") in namespaces({"linux": {"namespaces": [{"type": "network"}]}}, ctx())
 
 
+def test_mappings_without_the_containers_root_are_refused_clearly():
+    cfg = {"linux": {"namespaces": [{"type": "user"}],
+                     "uidMappings": [{"containerID": 1000, "hostID": 0, "size": 1000}],
+                     "gidMappings": [{"containerID": 0, "hostID": 0, "size": 1000}]}}
+    with pytest.raises(TranslateError, match=r"linux\.uidMappings must map the container's id 0"):
+        namespaces(cfg, ctx())
+
+
+def test_a_mount_namespace_path_is_joined_and_none_listed_is_created():
+    items = namespaces({"linux": {"namespaces": [{"type": "mount", "path": "/run/x/mnt"}, {"type": "pid"}]}}, ctx())
+    assert ("lxc.namespace.share.mnt", "/run/x/mnt") in items
+    assert ("lxc.namespace.clone", "pid") in items
+    # not inherited: liblxc would set the rootfs up and pivot_root in the host's mount namespace
+    assert ("lxc.namespace.clone", "mnt pid") in namespaces({"linux": {"namespaces": [{"type": "pid"}]}}, ctx())
+
+
 @pytest.mark.parametrize("bad", [
     {"linux": {"namespaces": [{"type": "bogus"}]}},
     {"linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}},
-    {"linux": {"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}},
     {"linux": {"namespaces": [{"type": "pid"}]}, "hostname": "h"},  # hostname without a uts namespace
 ])
 def test_namespace_errors(bad):

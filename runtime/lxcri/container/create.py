@@ -139,7 +139,7 @@ def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
         no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
         readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
-        masked_paths=mounts.masked_path_list(cfg),
+        masked_paths=mounts.masked_path_list(cfg), mount_attrs=mounts.recursive_attrs(cfg),
         propagation=mounts.propagation(cfg), hostname=check_text(cfg.get("hostname") or "", "hostname"),
     )
 

@@ -44,7 +44,23 @@ def check(config: dict[str, Any]) -> None:
             raise TranslateError(f"config.json: {field} {path} is not a namespace") from None
         finally:
             os.close(fd)
+        if kind == "mount":
+            _not_the_hosts_mount_namespace(path, field)
         if got != CLONE_FLAGS[kind]:
             names = {v: k for k, v in CLONE_FLAGS.items()}
             raise TranslateError(f"config.json: {field} {path} is a {names.get(got, 'different')} namespace, "
                                  f"not a {kind} namespace")
+
+
+def _not_the_hosts_mount_namespace(path: str, field: str) -> None:
+    """liblxc sets the rootfs up in a joined mount namespace and pivot_roots there, which
+    moves the root of every process in it: never lxcri's own namespace, nor pid 1's."""
+    target = os.stat(path)
+    for own in ("/proc/self/ns/mnt", "/proc/1/ns/mnt"):
+        try:
+            st = os.stat(own)
+        except OSError:
+            continue  # pid 1's may be hidden from us (another pid namespace, or EACCES)
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            raise TranslateError(f"config.json: {field} {path} is the host's mount namespace: the container's "
+                                 "root would replace the host's there")

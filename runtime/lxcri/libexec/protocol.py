@@ -34,7 +34,8 @@ class InitSpec:
                  new_pty: bool = False, readonly_paths: list[str] | None = None,
                  propagation: list[tuple[str, int]] | None = None, hostname: str = "",
                  apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None,
-                 masked_paths: list[str] | None = None, no_process: bool = False) -> None:
+                 masked_paths: list[str] | None = None, no_process: bool = False,
+                 mount_attrs: list[tuple[str, int, int, bool]] | None = None) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -67,6 +68,8 @@ class InitSpec:
         self.shared_binds = shared_binds or []
         self.masked_paths = masked_paths or []  # the helper masks the FIFOs and sockets among them
         self.no_process = no_process  # config.json has no process: the helper only waits
+        # (destination, MOUNT_ATTR_* to set, to clear, recursive): mount_setattr after the mounts
+        self.mount_attrs = mount_attrs or []
 
 
 def _s(v: str) -> bytes:
@@ -113,5 +116,8 @@ def encode(spec: InitSpec) -> bytes:
     for dest, mflags in spec.shared_binds:
         out.append(struct.pack("<I", mflags) + _s(dest))
     out.append(_v(spec.masked_paths))
+    out.append(struct.pack("<I", len(spec.mount_attrs)))
+    for dest, attr_set, attr_clr, recursive in spec.mount_attrs:
+        out.append(struct.pack("<III", attr_set, attr_clr, 1 if recursive else 0) + _s(dest))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

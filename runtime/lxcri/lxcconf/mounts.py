@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 # OCI options that are not mount(2) flags liblxc understands, or are handled here
 _DROP = {"rbind", "bind", "tmpcopyup", "idmap", "ridmap", "copy-symlink", "src-nofollow", "dest-nofollow"}
 
+# Recursive mount attributes (runtime-spec's r* options, e.g. "rro" for Kubernetes'
+# recursiveReadOnly volumes): (MOUNT_ATTR_* to set, to clear). The init helper applies them
+# with mount_setattr(AT_RECURSIVE) once liblxc has made every mount, as runc and crun do;
+# mount(2) has no recursive read-only. An atime mode replaces the others (MOUNT_ATTR__ATIME).
+_RDONLY, _NOSUID, _NODEV, _NOEXEC, _ATIME, _NOATIME, _STRICTATIME, _NODIRATIME, _NOSYMFOLLOW = (
+    0x1, 0x2, 0x4, 0x8, 0x70, 0x10, 0x20, 0x80, 0x200000)
+RECURSIVE_ATTRS = {
+    "rro": (_RDONLY, 0), "rrw": (0, _RDONLY), "rnosuid": (_NOSUID, 0), "rsuid": (0, _NOSUID),
+    "rnodev": (_NODEV, 0), "rdev": (0, _NODEV), "rnoexec": (_NOEXEC, 0), "rexec": (0, _NOEXEC),
+    "rnodiratime": (_NODIRATIME, 0), "rdiratime": (0, _NODIRATIME), "rnosymfollow": (_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, _NOSYMFOLLOW), "rrelatime": (0, _ATIME), "rnoatime": (_NOATIME, _ATIME),
+    "rstrictatime": (_STRICTATIME, _ATIME),
+}
+# the flat option each one undoes, for a mount nested below one that has it (see recursive_attrs)
+_FLAT = {_RDONLY: "ro", _NOSUID: "nosuid", _NODEV: "nodev", _NOEXEC: "noexec", _NODIRATIME: "nodiratime",
+         _NOSYMFOLLOW: "nosymfollow"}
+
 
 def container_path(dest: object, field: str) -> str:
     """A destination inside the rootfs, normalised, relative, never above it."""
@@ -73,7 +90,10 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
         if fstype == "cgroup" or fstype == "cgroup2":
             items += cgroup_mounts(dest, "ro" in options, config, ctx)
             continue
-        kept = [o for o in options if o not in _DROP and "," not in o]
+        for o in options:
+            if o in ("ratime", "rnorelatime", "rnostrictatime"):
+                raise TranslateError(f"config.json: {field}.options: {o!r} is not supported (see `lxcri features`)")
+        kept = [o for o in options if o not in _DROP and o not in RECURSIVE_ATTRS and "," not in o]
         if is_bind(fstype, options):
             if not source.startswith("/"):
                 raise TranslateError(f"config.json: {field}.source of a bind mount must be absolute")
@@ -210,3 +230,42 @@ def masked_paths(config: dict[str, Any], kind_of: KindOf) -> Items:
         elif kind == "file":
             items.append(_entry("/dev/null", dest, "none", ["bind", "optional"]))
     return items
+
+
+def recursive_attrs(config: dict[str, Any]) -> list[tuple[str, int, int, bool]]:
+    """The recursive mount attributes the init helper applies, in order:
+    (destination, MOUNT_ATTR_* to set, to clear, recursive).
+
+    runc sets a mount's attributes right after making it, so mounts the config makes
+    later below it keep their own; the helper comes after all of them, so each such
+    nested mount, unless it asked for the flag itself, gets it cleared again (on that
+    mount alone) right after the recursive change.
+    """
+    dests: list[tuple[str, list[str]]] = []
+    for i, m in enumerate(config.get("mounts") or []):
+        if isinstance(m, dict):
+            dests.append((container_path(m.get("destination"), f"mounts[{i}].destination"),
+                          [o for o in (m.get("options") or []) if isinstance(o, str)]))
+    out: list[tuple[str, int, int, bool]] = []
+    for i, (dest, opts) in enumerate(dests):
+        set_, clr = 0, 0
+        for o in opts:
+            if o in RECURSIVE_ATTRS:
+                a, c = RECURSIVE_ATTRS[o]
+                if c & _ATIME:  # an atime mode replaces the one before
+                    set_ &= ~_ATIME
+                set_, clr = (set_ & ~c) | a, (clr & ~a) | c
+        if not set_ and not clr:
+            continue
+        out.append((dest, set_, clr, True))
+        prefix = dest.rstrip("/") + "/"
+        for later, later_opts in dests[i + 1:]:
+            if not later.startswith(prefix):
+                continue
+            undo = 0
+            for bit, flat in _FLAT.items():
+                if set_ & bit and flat not in later_opts and "r" + flat not in later_opts:
+                    undo |= bit
+            if undo:
+                out.append((later, 0, undo, False))
+    return out

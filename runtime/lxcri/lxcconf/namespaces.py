@@ -1,8 +1,12 @@
 """linux.namespaces -> lxc.namespace.clone / lxc.namespace.share.*.
 
 A namespace with a path is joined (liblxc opens the path in the monitor); one
-without is created; one not listed is shared with the host. The mount namespace
-is always created: liblxc sets the rootfs up inside one.
+without is created; one not listed is shared with the host, but for the mount
+namespace. liblxc sets the rootfs up inside the container's mount namespace and
+pivot_roots there: a joined one becomes the container's, as with runc (whose
+processes there see the container's root from then on); one not listed is
+created all the same, because liblxc has no chroot mode like runc's and would
+otherwise pivot the host's root (README, "What the runtime covers today").
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ def idmaps(config: dict[str, Any], new_userns: bool) -> Items:
             if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals) or vals[2] == 0:
                 raise TranslateError(f"config.json: linux.{key}[{i}] needs containerID, hostID and a size > 0")
             items.append(("lxc.idmap", f"{kind} {vals[0]} {vals[1]} {vals[2]}"))
+        if maps and not any(m["containerID"] == 0 for m in maps):
+            # liblxc chowns the container's dir, ttys and cgroups to the container's root (and
+            # refuses to start without one): runc does not need it, liblxc does
+            raise TranslateError(f"config.json: linux.{key} must map the container's id 0 (liblxc needs a root "
+                                 "in the user namespace)")
     if new_userns and not (linux.get("uidMappings") and linux.get("gidMappings")):
         raise TranslateError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
     return items
@@ -109,12 +118,10 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
         path = ns.get("path")
         if path:
             path = check_text(path, f"linux.namespaces[{i}].path")
-            if kind == "mount":
-                raise TranslateError("joining an existing mount namespace is not supported by lxcri")
             share.append((f"lxc.namespace.share.{name}", path))
         else:
             clone.append(name)
-    if "mnt" not in clone:
+    if "mnt" not in clone and "mount" not in seen:
         clone.insert(0, "mnt")
     items: Items = [("lxc.namespace.clone", " ".join(clone))]
     items.extend(share)

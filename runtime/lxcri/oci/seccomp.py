@@ -52,6 +52,21 @@ def _s(v: str) -> bytes:
     return struct.pack("<I", len(b)) + b
 
 
+def _split(args: list[tuple[int, bytes]]) -> list[list[bytes]]:
+    """The libseccomp rules one config.json rule becomes, as runc makes them.
+
+    libseccomp ANDs a rule's comparisons and takes at most one per argument. Profiles
+    nevertheless list several for one argument to mean "any of these" (CRI-O's default
+    has seven masks on clone's flags, each denying one namespace type): when any
+    argument repeats, every comparison becomes a rule of its own, so the action applies
+    when any one of them matches. Otherwise the comparisons stay together (all must match).
+    """
+    indexes = [idx for idx, _ in args]
+    if len(set(indexes)) == len(indexes):
+        return [[enc for _, enc in args]]
+    return [[enc] for _, enc in args]
+
+
 def encode(seccomp: dict[str, Any] | None) -> bytes:
     """The helper's encoding: u32 present; default action; flags; arches; rules with their args."""
     if not seccomp:
@@ -85,7 +100,8 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
         names = sc.get("names") or ([sc["name"]] if sc.get("name") else [])
         if not names or not all(isinstance(n, str) and n and n.isascii() for n in names):
             raise SpecError(f"config.json: {where}.names must be a list of syscall names")
-        action = _action(sc.get("action"), sc.get("errnoRet"), where, default_errno)
+        # a rule without errnoRet returns EPERM (runtime-spec, and runc), not defaultErrnoRet
+        action = _action(sc.get("action"), sc.get("errnoRet"), where)
         if sc.get("action") == "SCMP_ACT_NOTIFY":
             if not listener:
                 raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
@@ -94,7 +110,7 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
                 if n in ("write", "sendmsg"):
                     raise SpecError(f"config.json: {where}: SCMP_ACT_NOTIFY cannot be used for {n}")
         args = sc.get("args") or []
-        enc_args = []
+        enc_args: list[tuple[int, bytes]] = []
         for j, a in enumerate(args):
             idx, op = a.get("index"), a.get("op")
             if not isinstance(idx, int) or not 0 <= idx <= 5:
@@ -105,9 +121,10 @@ def encode(seccomp: dict[str, Any] | None) -> bytes:
             for v in (value, value2):
                 if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
                     raise SpecError(f"config.json: {where}.args[{j}] values must be unsigned 64-bit integers")
-            enc_args.append(struct.pack("<IIQQ", idx, OPERATORS[op], value, value2))
-        for n in names:
-            rules.append(_s(n) + struct.pack("<II", action, len(enc_args)) + b"".join(enc_args))
+            enc_args.append((idx, struct.pack("<IIQQ", idx, OPERATORS[op], value, value2)))
+        for group in _split(enc_args):
+            for n in names:
+                rules.append(_s(n) + struct.pack("<II", action, len(group)) + b"".join(group))
     out.append(struct.pack("<I", len(rules)))
     out += rules
     return b"".join(out)

@@ -129,6 +129,13 @@ struct spec {
 		int fd;
 	} *shared;
 	struct strv masked_paths;
+	uint32_t nattrs; /* recursive mount attributes: see apply_mount_attrs */
+	struct mount_attr_op {
+		uint32_t set;
+		uint32_t clr;
+		uint32_t recursive;
+		char *path;
+	} *attrs;
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -291,6 +298,22 @@ static void get_strv(struct cur *c, struct strv *sv)
 		sv->v[i] = get_str(c);
 }
 
+static void read_mount_attrs(struct cur *c, struct spec *s)
+{
+	s->nattrs = get_u32(c);
+	if (s->nattrs > 4096)
+		die("spec: too many mount attribute changes");
+	s->attrs = calloc(s->nattrs + 1, sizeof(*s->attrs));
+	if (!s->attrs)
+		die("out of memory");
+	for (uint32_t i = 0; i < s->nattrs; i++) {
+		s->attrs[i].set = get_u32(c);
+		s->attrs[i].clr = get_u32(c);
+		s->attrs[i].recursive = get_u32(c);
+		s->attrs[i].path = get_str(c);
+	}
+}
+
 static void read_spec(struct spec *s)
 {
 	uint32_t len;
@@ -403,6 +426,7 @@ static void read_spec(struct spec *s)
 		s->shared[i].fd = -1;
 	}
 	get_strv(&c, &s->masked_paths);
+	read_mount_attrs(&c, s);
 	if (s->args.n == 0 && !(s->flags & FLAG_NO_PROCESS))
 		die("process.args is empty");
 }
@@ -628,6 +652,38 @@ static void apply_propagation(const struct spec *s)
 	for (uint32_t i = 1; i < s->npropagation; i++)
 		if (mount(NULL, s->propagation[i].path, NULL, s->propagation[i].flags, NULL) < 0)
 			die("set mount propagation of %s: %s", s->propagation[i].path, strerror(errno));
+}
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+/* linux/mount.h's struct mount_attr (glibc 2.36 has no wrapper) */
+struct lxcri_mount_attr {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+
+/*
+ * The mounts' recursive attributes (rro and the other r* options), once every mount
+ * is made, in the order lxcri computed: mount_setattr on the mount at each
+ * destination, with AT_RECURSIVE for the option itself, without it where a mount
+ * the config made below gets a flag cleared again (see lxcconf/mounts.py).
+ */
+static void apply_mount_attrs(const struct spec *s)
+{
+	for (uint32_t i = 0; i < s->nattrs; i++) {
+		struct lxcri_mount_attr attr = {s->attrs[i].set, s->attrs[i].clr, 0, 0};
+		unsigned int flags = AT_SYMLINK_NOFOLLOW | (s->attrs[i].recursive ? AT_RECURSIVE : 0);
+
+		if (syscall(SYS_mount_setattr, AT_FDCWD, s->attrs[i].path, flags, &attr, sizeof(attr)) < 0)
+			die("set the mount attributes of %s: %s", s->attrs[i].path, strerror(errno));
+	}
 }
 
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
@@ -861,22 +917,11 @@ static void load_seccomp(const struct sc_spec *sc)
 	for (uint32_t i = 0; i < sc->nrules; i++) {
 		const struct sc_rule *rule = &sc->rules[i];
 		int nr = seccomp_syscall_resolve_name(rule->name);
-		int repeated = 0;
 
 		if (nr == __NR_SCMP_ERROR || rule->action == sc->def)
 			continue;
-		for (uint32_t a = 0; a < rule->nargs; a++)
-			for (uint32_t b = a + 1; b < rule->nargs; b++)
-				if (rule->args[a].arg == rule->args[b].arg)
-					repeated = 1;
-		if (!repeated) {
-			r = seccomp_rule_add_array(ctx, rule->action, nr, rule->nargs, rule->args);
-		} else {
-			/* libseccomp takes one comparison per argument and rule: one rule each */
-			r = 0;
-			for (uint32_t a = 0; a < rule->nargs && r == 0; a++)
-				r = seccomp_rule_add_array(ctx, rule->action, nr, 1, &rule->args[a]);
-		}
+		/* at most one comparison per argument: lxcri split the others (oci/seccomp.py) */
+		r = seccomp_rule_add_array(ctx, rule->action, nr, rule->nargs, rule->args);
 		if (r < 0)
 			die("seccomp: rule for %s: %s", rule->name, strerror(-r));
 	}
@@ -1068,6 +1113,7 @@ int main(int argc, char *argv[])
 		remount_ro("/");
 	readonly_paths(&s.readonly_paths);
 	move_shared(&s);
+	apply_mount_attrs(&s);
 	mask_specials(&s.masked_paths);
 	/* after the binds of readonlyPaths: an unbindable root refuses them */
 	apply_propagation(&s);

@@ -61,6 +61,23 @@ static void exit_like(int status)
 	_exit(255);
 }
 
+/*
+ * liblxc writes a user namespace's uid and gid maps through newuidmap/newgidmap
+ * whenever it finds both on PATH (the uidmap package), even when it runs as root,
+ * and those tools then insist on an /etc/subuid range, which root seldom has:
+ * create failed on nodes with the package. runc and crun, as root, write
+ * /proc/PID/uid_map and gid_map themselves, and so does liblxc when it finds no
+ * such tool. So, as root, liblxc's start runs with no PATH: nothing in it looks a
+ * command up by name (lxcri's hook command, the init helper and /bin/sh for hooks
+ * are absolute paths; OCI hooks run with their own env). A non-root lxcri keeps
+ * PATH: it can only map through those tools.
+ */
+static void map_ids_directly_as_root(void)
+{
+	if (geteuid() == 0)
+		unsetenv("PATH");
+}
+
 int main(int argc, char *argv[])
 {
 	struct lxc_container *c;
@@ -83,6 +100,7 @@ int main(int argc, char *argv[])
 	 * liblxc passes them to the init, whose helper closes what the process must not see. */
 	c->want_close_all_fds(c, false);
 	c->want_daemonize(c, false);
+	map_ids_directly_as_root();
 	started = c->start(c, 0, NULL);
 	status = c->error_num;
 	if (!started) {
