@@ -51,6 +51,29 @@ def reap() -> None:
         pass
 
 
+def run_reaping(cmd: list[str], timeout: float, **kw: object) -> subprocess.CompletedProcess[str] | None:
+    """Run cmd while reaping our other children, as a subreaper must (a pid namespace's init ends
+    only once the namespace's orphans, re-parented to us, are reaped). None if it timed out."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
+    end = time.monotonic() + timeout
+    while p.poll() is None:
+        if time.monotonic() > end:
+            p.kill()
+            p.wait()
+            return None
+        while True:  # every finished child but p, which poll() reaps
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                break
+            if info is None or info.si_pid == p.pid:
+                break
+            os.waitpid(info.si_pid, 0)
+        time.sleep(0.005)
+    out, err = p.communicate()
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
 def make_bundle(work: Path) -> Path:
     sys.path.insert(0, str(REPO / "scripts"))
     from busybox import make_rootfs
@@ -116,16 +139,14 @@ def cycle(cid: str, bundle: Path, root: Path, delay: float, warm: bool) -> tuple
     p.send_signal(signal.SIGKILL)
     p.wait()
     t = time.monotonic()
-    hung = False
-    try:
-        subprocess.run([LXCRI, "--root", str(root), "delete", "--force", cid], env=env, capture_output=True,
-                       timeout=DELETE_DEADLINE)
-    except subprocess.TimeoutExpired:
-        hung = True
+    r = run_reaping([LXCRI, "--root", str(root), "delete", "--force", cid], DELETE_DEADLINE, env=env)
+    hung = r is None
     took = time.monotonic() - t
     reap()
     pid_file.unlink(missing_ok=True)
     found = leaks(cid, root)
+    if r is not None and r.returncode != 0:
+        found.append(f"delete --force failed: {r.stderr.strip()}")
     if found:
         time.sleep(0.5)  # a process being reaped by us, or a cgroup the kernel is still releasing
         reap()
@@ -143,7 +164,7 @@ def run_cycles(n: int, seed: int, warm: bool, work: Path, bundle: Path | None = 
     hangs: list[str] = []
     slowest = 0.0
     for i in range(n):
-        cid = f"{tag}-kc-{'w' if warm else 'd'}{seed}-{i}"
+        cid = f"{tag}-kc-{'w' if warm else 'd'}{seed}-{i:04d}"
         found, hung, took = cycle(cid, bundle, root, rng.uniform(0.0, 0.1), warm)
         slowest = max(slowest, took)
         if found:

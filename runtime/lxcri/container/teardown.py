@@ -94,24 +94,32 @@ def signal_all(rec: Record, sig: int) -> int:
         return 0
     cg = Cgroup(rec.cgroup_dirs)
     cg._check()
-    frozen_before = cg.frozen()
-    froze = False
-    if sig == proc.SIGKILL and not frozen_before:
+    kill = sig == proc.SIGKILL
+    if kill and not cg.frozen():
         try:
-            cg.freeze(True, timeout=1.0)
-            froze = True
+            cg.freeze(True, timeout=0.5)
         except LxcriError:
-            pass  # no freezer, or a task that would not freeze: kill anyway, then again
+            pass  # no freezer, or a task that would not freeze: kill anyway (delete tries again)
     n = 0
     for pid in members(dirs):
         if proc.kill(pid, sig):
             n += 1
-    if sig == proc.SIGKILL and (froze or frozen_before):
+    if kill:
         try:
-            cg.freeze(False, timeout=1.0)  # frozen tasks die only once thawed
+            cg.freeze(False, timeout=1.0)  # frozen (or freezing) tasks die only once thawed
         except LxcriError:
             pass
     return n
+
+
+def _living(pid: int, start: int) -> bool:
+    """Alive and not already exiting. A pid namespace's init that was killed stays in exit until its
+    caller (a subreaper) has reaped the namespace's other processes: it has left its cgroups and
+    nothing more can be done to it."""
+    if not proc.alive(pid, start):
+        return False
+    f = proc.stat_fields(pid)
+    return f is not None and not int(f[6]) & 0x4  # PF_EXITING
 
 
 def _rmdir_all(dirs: list[str], end: float) -> list[str]:
@@ -172,8 +180,8 @@ def destroy(rd: RunDir, rec: Record, timeout: float) -> None:
         left_pids = members(own)
         for pid in left_pids:
             proc.kill(pid, proc.SIGKILL)
-        alive = [p for p in left_pids if proc.alive(p, 0)]
-        if proc.alive(rec.init_pid, rec.init_start):
+        alive = [p for p in left_pids if _living(p, 0)]
+        if _living(rec.init_pid, rec.init_start):
             alive.append(rec.init_pid)
         if not alive or time.monotonic() > end:
             break
