@@ -35,6 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LXCRI = os.environ.get("LXCRI_BIN", str(REPO / ".venv" / "bin" / "lxcri"))
+MAX_DELAY = 0.1  # seconds: kills land from before the exec to after create has finished
 DELETE_DEADLINE = 60.0  # seconds: `delete --force` taking longer counts as a hang
 
 
@@ -128,8 +129,23 @@ def leaks(cid: str, root: Path) -> list[str]:
     return found
 
 
-def cycle(cid: str, bundle: Path, root: Path, delay: float, warm: bool) -> tuple[list[str], bool, float]:
-    """One create killed after `delay` seconds, then delete --force: (leaks, hung, delete seconds)."""
+def killed_at(run_dir: Path) -> str:
+    """How far the killed create had got, from what it left."""
+    try:
+        rec = json.loads((run_dir / "state.json").read_text())
+    except FileNotFoundError:
+        return "run dir only" if run_dir.exists() else "nothing made"
+    except ValueError:
+        return "state being written"
+    if rec.get("ready"):
+        return "finished"
+    if rec.get("init_pid"):
+        return "init reported"
+    return "monitor started" if rec.get("monitor_pid") else "state recorded"
+
+
+def cycle(cid: str, bundle: Path, root: Path, delay: float, warm: bool) -> tuple[list[str], bool, float, str]:
+    """One create killed after `delay` seconds, then delete --force: (leaks, hung, delete seconds, phase)."""
     env = {**os.environ, "LXCRI_WARM_SERVER": "1" if warm else "0"}
     pid_file = root.parent / f"{cid}.pid"
     p = subprocess.Popen([LXCRI, "--root", str(root), "create", "--bundle", str(bundle), "--pid-file", str(pid_file),
@@ -138,6 +154,7 @@ def cycle(cid: str, bundle: Path, root: Path, delay: float, warm: bool) -> tuple
     time.sleep(delay)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    phase = killed_at(root / cid)
     t = time.monotonic()
     r = run_reaping([LXCRI, "--root", str(root), "delete", "--force", cid], DELETE_DEADLINE, env=env)
     hung = r is None
@@ -151,7 +168,22 @@ def cycle(cid: str, bundle: Path, root: Path, delay: float, warm: bool) -> tuple
         time.sleep(0.5)  # a process being reaped by us, or a cgroup the kernel is still releasing
         reap()
         found = leaks(cid, root)
-    return found, hung, took
+    return found, hung, took, phase
+
+
+def create_time(bundle: Path, root: Path, warm: bool, tag: str) -> float:
+    """The median time of three whole creates (each deleted)."""
+    env = {**os.environ, "LXCRI_WARM_SERVER": "1" if warm else "0"}
+    times = []
+    for i in range(3):
+        cid = f"{tag}-kc-calibrate-{i}"
+        t = time.monotonic()
+        subprocess.run([LXCRI, "--root", str(root), "create", "--bundle", str(bundle), cid], env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.monotonic() - t)
+        run_reaping([LXCRI, "--root", str(root), "delete", "--force", cid], DELETE_DEADLINE, env=env)
+    reap()
+    return sorted(times)[1]
 
 
 def run_cycles(n: int, seed: int, warm: bool, work: Path, bundle: Path | None = None,
@@ -160,19 +192,25 @@ def run_cycles(n: int, seed: int, warm: bool, work: Path, bundle: Path | None = 
     rng = random.Random(seed)
     bundle = bundle or make_bundle(work)
     root = work / "root"
+    # kills spread over the whole of a create as it runs here (at most MAX_DELAY): the windows
+    # that matter are between its steps, and a fast create would otherwise mostly be done
+    span = min(MAX_DELAY, 1.1 * create_time(bundle, root, warm, tag))
     leaked: dict[str, list[str]] = {}
     hangs: list[str] = []
     slowest = 0.0
+    phases: dict[str, int] = {}
     for i in range(n):
         cid = f"{tag}-kc-{'w' if warm else 'd'}{seed}-{i:04d}"
-        found, hung, took = cycle(cid, bundle, root, rng.uniform(0.0, 0.1), warm)
+        found, hung, took, phase = cycle(cid, bundle, root, rng.uniform(0.0, span), warm)
+        phases[phase] = phases.get(phase, 0) + 1
         slowest = max(slowest, took)
         if found:
             leaked[cid] = found
         if hung:
             hangs.append(cid)
-    return {"mode": "warm" if warm else "direct", "cycles": n, "seed": seed, "leaked": leaked, "hangs": hangs,
-            "slowest_delete_s": round(slowest, 3)}
+    return {"mode": "warm" if warm else "direct", "cycles": n, "seed": seed, "kill_within_s": round(span, 3),
+            "leaked": leaked, "hangs": hangs,
+            "slowest_delete_s": round(slowest, 3), "killed_at": phases}
 
 
 def main() -> int:
@@ -193,9 +231,10 @@ def main() -> int:
             r = run_cycles(a.cycles, a.seed, warm, work, bundle)
             leaked = r["leaked"]
             assert isinstance(leaked, dict)
-            print(f"{r['mode']}: {r['cycles']} killed creates (seed {r['seed']}): {len(leaked)} leaked, "
+            print(f"{r['mode']}: {r['cycles']} creates killed within {r['kill_within_s']}s (seed {r['seed']}): "
+                  f"{len(leaked)} leaked, "
                   f"{len(r['hangs'])} hung (delete --force > {DELETE_DEADLINE:.0f}s), "
-                  f"slowest delete --force {r['slowest_delete_s']}s")
+                  f"slowest delete --force {r['slowest_delete_s']}s; killed at: {r['killed_at']}")
             for cid, what in leaked.items():
                 print(f"  {cid}: {'; '.join(what[:5])}{' ...' if len(what) > 5 else ''}")
             bad = bad or bool(leaked) or bool(r["hangs"])
