@@ -249,3 +249,43 @@ def test_delete_kills_what_a_dead_init_left(lxcri, make_bundle):
     assert lxcri("delete", cid).returncode == 0
     reap_any()
     assert leftovers(cid, lxcri.root) == []
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "direct"])
+def test_failed_create_from_a_nested_caller_leaves_no_cgroup(lxcri, make_bundle, tmp_path, warm):
+    """CRI-O's conmon sits in a cgroup of its own and passes an absolute cgroupsPath; a create that
+    fails once liblxc has made the cgroups (the executable does not exist) removes every cgroup it
+    made, the container's and its monitor's, wherever liblxc put them (issue 10: leaked crio-<id>
+    and lxcri.monitor/<id> cgroups)."""
+    name = f"faults-conmon-{os.getpid()}-{int(warm)}"
+    callers = [Path("/sys/fs/cgroup") / h / name for h in ("pids", "memory", "unified")
+               if (Path("/sys/fs/cgroup") / h / "cgroup.procs").exists()]
+    for d in callers:
+        d.mkdir()
+    cid = lxcri.new_id("crio")
+    b = make_bundle(["/no/such/program"])
+    b.config["linux"]["cgroupsPath"] = f"/faults-crio-{os.getpid()}/crio-{cid}"
+    b.save()
+    enter = "; ".join(f"echo $$ > {d}/cgroup.procs" for d in callers)
+    env = {**os.environ, "LXCRI_WARM_SERVER": "1" if warm else "0"}
+    try:
+        with open(tmp_path / "err", "w+") as err:
+            cmd = f"{enter}; exec {LXCRI} --root {lxcri.root} create --bundle {b.path} {cid}"
+            r = subprocess.run(["sh", "-c", cmd],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=60, env=env)
+            err.seek(0)
+            msg = err.read()
+        assert r.returncode == 1 and "/no/such/program" in msg, msg
+        assert leftovers(cid, lxcri.root) == []
+    finally:
+        for top in Path("/sys/fs/cgroup").iterdir():
+            for parent in (top / f"faults-crio-{os.getpid()}", top / name / f"faults-crio-{os.getpid()}"):
+                if parent.is_dir():
+                    parent.rmdir()  # the parent liblxc made on the way, as runc leaves it too
+        for d in callers:
+            for _ in range(100):
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
