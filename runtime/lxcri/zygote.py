@@ -19,9 +19,17 @@ Safety: one server per installation (the socket name is a hash of the entry
 point's path), the socket directory is root's alone, peers must have the
 server's uid, namespaces, root, capabilities, no_new_privs, seccomp and LSM
 label (_same_context), a worker runs no code that changed on disk after the
-server started (the server then answers "retire" and exits), and the server
-moves itself out of the cgroup of whoever started it (a pod's, or conmon's),
-so that it is neither charged to nor killed with a container.
+server started, the client binary included (the server then answers "retire" and
+exits), and the server moves itself out of the cgroup of whoever started it (a
+pod's, or conmon's), so that it is neither charged to nor killed with a container.
+A worker takes the caller's rlimits, and its cgroups before it runs hooks: what a
+hook sees is what it would see under a direct call.
+
+Bounds: the server reads a call whole, with a deadline and a size cap, before it
+forks a worker for it, and holds at most MAX_PENDING such reads and MAX_WORKERS
+workers; whatever a client sends that is not a call of this protocol (garbage, a
+huge length, silence, another tag) ends that connection with "run it yourself",
+never the server.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ MAX_CALL = 1 << 20
 HANDSHAKE_SECONDS = 2.0
 MAX_PENDING = 64
 MAX_WORKERS = 64
+SPAWN_SECONDS = 30.0  # the client starts a helper in about a millisecond
 WARM = frozenset({"", "create", "exec", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
                   "features", "spec"})
 
@@ -571,14 +580,20 @@ def spawn_in_client(path: str, args: list[str], keep: tuple[int, ...]) -> int:
     body = b"".join(f + b"\0" for f in [os.fsencode(path), str(len(args)).encode(), *(os.fsencode(a) for a in args),
                                            *(str(fd).encode() for fd in keep)])
     fds = struct.pack(f"{len(keep)}i", *keep)
-    CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-    tag = CLIENT.recv(1)
-    raw = b""
-    while len(raw) < 4:
-        chunk = CLIENT.recv(4 - len(raw))
-        if not chunk:
-            raise LxcriError("the lxcri client went away while starting the container")
-        raw += chunk
+    CLIENT.settimeout(SPAWN_SECONDS)  # a client that does not answer must not hold this worker
+    try:
+        CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        tag = CLIENT.recv(1)
+        raw = b""
+        while len(raw) < 4:
+            chunk = CLIENT.recv(4 - len(raw))
+            if not chunk:
+                raise LxcriError("the lxcri client went away while starting the container")
+            raw += chunk
+    except OSError as e:
+        raise LxcriError(f"the lxcri client did not start {path}: {e}") from None
+    finally:
+        CLIENT.settimeout(None)
     (value,) = struct.unpack("<i", raw)
     if tag != b"P" or value <= 0:
         raise LxcriError(f"cannot start {path}: {os.strerror(-value) if tag == b'E' else 'no answer'}")

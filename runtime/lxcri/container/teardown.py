@@ -94,6 +94,8 @@ def signal_all(rec: Record, sig: int) -> int:
         return 0
     cg = Cgroup(rec.cgroup_dirs)
     cg._check()
+    if not members(dirs):
+        return 0  # (the common case at delete: no freezing for nothing)
     kill = sig == proc.SIGKILL
     if kill and not cg.frozen():
         try:
