@@ -289,3 +289,40 @@ def test_failed_create_from_a_nested_caller_leaves_no_cgroup(lxcri, make_bundle,
                     break
                 except OSError:
                     time.sleep(0.05)
+
+
+def test_delete_force_is_bounded_and_can_be_retried(lxcri, make_bundle, tmp_path):
+    """A cgroup that cannot be removed (here: something mounted on it) does not make delete --force
+    loop: it fails within kill_timeout naming what is left, keeps the record, and the next
+    delete --force, once the obstacle is gone, finishes the job."""
+    cid, _ = _created(lxcri, make_bundle)
+    dirs = json.loads((lxcri.root / cid / "state.json").read_text())["cgroup_dirs"]
+    sub = Path(next(d for k, d in dirs.items() if "pids" in k.split(","))) / "stuck"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "faults-stuck", str(sub)], check=True)
+    try:
+        t = time.monotonic()
+        r = lxcri("delete", "--force", cid, timeout=60, env={**os.environ, "LXCRI_KILL_TIMEOUT": "2"})
+        took = time.monotonic() - t
+        assert r.returncode == 1 and "cannot remove" in r.stderr and str(sub) in r.stderr, r.stderr
+        assert took < 30, took  # bounded (2 s asked), not an endless EBUSY loop
+        assert (lxcri.root / cid / "state.json").exists()
+        assert lxcri.state(cid)["status"] == "stopped"
+    finally:
+        subprocess.run(["umount", str(sub)], check=True)
+    r = lxcri("delete", "--force", cid, timeout=60)
+    assert r.returncode == 0, r.stderr
+    reap_any()
+    assert leftovers(cid, lxcri.root) == []
+
+
+def test_delete_detaches_a_mount_left_in_the_runtime_dir(lxcri, make_bundle):
+    """liblxc mounts the rootfs in the container's mount namespace; should one ever be left on the
+    host (a crash at the wrong time), delete detaches it rather than failing or leaking it."""
+    cid, _ = _created(lxcri, make_bundle)
+    point = lxcri.root / cid / "rootfs"
+    subprocess.run(["mount", "-t", "tmpfs", f"faults-{cid}", str(point)], check=True)
+    r = lxcri("delete", "--force", cid, timeout=60)
+    assert r.returncode == 0, r.stderr
+    reap_any()
+    assert leftovers(cid, lxcri.root) == []
