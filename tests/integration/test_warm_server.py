@@ -451,3 +451,36 @@ def test_idle_connections_do_not_hold_workers():
         for s in idle:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_busy_workers_are_bounded_and_the_rest_run_directly():
+    """More calls at once than the server runs workers for: the server forks no more than its
+    bound, and every call still gets its answer (the excess ran directly)."""
+    import sys
+
+    sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
+    from lxcri.zygote import MAX_WORKERS
+
+    call("--version")
+    server = wait_server()
+    calls = []
+    try:
+        for _ in range(MAX_WORKERS + 6):
+            # update -r - blocks on the caller's stdin, here a pipe we hold open: a busy call
+            calls.append(subprocess.Popen([str(LXCRI), "update", "-r", "-", "faults-no-such-container"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        most = 0
+        for _ in range(300):
+            most = max(most, len(_children(server)))
+            if most >= MAX_WORKERS:
+                break
+            time.sleep(0.01)
+        time.sleep(0.3)
+        most = max(most, len(_children(server)))
+        assert 0 < most <= MAX_WORKERS, most
+    finally:
+        answers = [(p.communicate('{"pids": {"limit": 10}}', timeout=60)[1], p.returncode) for p in calls]
+    wrong = [a for a in answers if a[1] != 1 or "does not exist" not in a[0]]
+    assert wrong == [], wrong
+    assert server_pid() == server

@@ -363,6 +363,7 @@ class Creation:
         self.hook_error = ""
         self.cgroup_path = ""
         self.rec: Record | None = None  # once saved: what abort() tears down
+        self.pid_file_written = False
         self.fds: list[int] = []
 
     def run(self) -> Record:
@@ -511,6 +512,7 @@ class Creation:
                 write_pid_file(opts.pid_file, init_pid)
             except OSError as e:
                 raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}") from None
+            self.pid_file_written = True
         rec.ready = True
         rd.save(rec)
         return rec
@@ -561,6 +563,11 @@ class Creation:
             proc.kill(self.monitor_pid, proc.SIGKILL)
             reap_helper(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
+        if self.pid_file_written:
+            try:
+                os.unlink(self.opts.pid_file)  # it names an init that is about to die
+            except OSError:
+                pass
         if self.rd is None:
             return
         try:
