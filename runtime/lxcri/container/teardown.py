@@ -68,11 +68,28 @@ def _procs(d: str) -> list[int]:
         return []
 
 
+def _is(d: str, leaf: str) -> bool:
+    """d is a directory of the cgroup `leaf` (below whatever base liblxc started from); liblxc
+    names a monitor cgroup that exists already LEAF-1, LEAF-2..."""
+    d, leaf = os.path.normpath(d), os.path.normpath("/" + leaf.strip("/"))
+    if d.endswith(leaf):
+        return True
+    head, sep, n = d.rpartition("-")
+    return bool(sep) and n.isdigit() and head.endswith(leaf)
+
+
+def container_dirs(rec: Record) -> dict[str, str]:
+    """The recorded dirs of the container's cgroup that are its own: where its init was found,
+    and named as its cgroup. (In a hierarchy where liblxc made none, the init stays in its
+    creator's cgroup, which must never be taken for the container's.)"""
+    return {k: d for k, d in rec.cgroup_dirs.items() if rec.cgroup_path and _is(d, rec.cgroup_path)}
+
+
 def _own_dirs(rec: Record) -> list[str]:
     """The cgroups whose processes are the container's (or its monitor's) and may all be killed."""
-    dirs = [*rec.cgroup_dirs.values(), *rec.monitor_cgroup_dirs.values()]
     mon = monitor_cgroup(rec.id)
-    dirs += [d for d in rec.cgroup_claims if d.endswith(mon)]  # lxcri's own namespace: only its monitor
+    dirs = [*container_dirs(rec).values(), *(d for d in rec.monitor_cgroup_dirs.values() if _is(d, mon))]
+    dirs += [d for d in rec.cgroup_claims if _is(d, mon)]  # lxcri's own namespace: only its monitor
     Cgroup({str(i): d for i, d in enumerate(dirs)})._check()  # never a root cgroup
     return dirs
 
@@ -89,10 +106,11 @@ def members(dirs: list[str]) -> set[int]:
 def signal_all(rec: Record, sig: int) -> int:
     """Signal every process in the container's cgroups, whatever state its init is in (runc's
     `kill --all`). SIGKILL freezes first, so that nothing forks away from it. How many were signalled."""
-    dirs = list(rec.cgroup_dirs.values())
+    own = container_dirs(rec)
+    dirs = list(own.values())
     if not dirs:
         return 0
-    cg = Cgroup(rec.cgroup_dirs)
+    cg = Cgroup(own)
     cg._check()
     if not members(dirs):
         return 0  # (the common case at delete: no freezing for nothing)
@@ -192,7 +210,7 @@ def destroy(rd: RunDir, rec: Record, timeout: float) -> None:
         raise LxcriError(f"container {rec.id}: processes {', '.join(map(str, sorted(alive)[:10]))} "
                          f"did not die within {timeout:.0f}s")
     # children first across the board: a claim may be the parent of a recorded dir
-    dirs = sorted({*own, *rec.cgroup_dirs.values(), *rec.cgroup_claims}, key=len, reverse=True)
+    dirs = sorted({*own, *rec.cgroup_claims}, key=len, reverse=True)
     left = _rmdir_all(dirs, end)
     left += _unmount_under(rd.path)
     if left:
