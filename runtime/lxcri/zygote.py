@@ -19,9 +19,17 @@ Safety: one server per installation (the socket name is a hash of the entry
 point's path), the socket directory is root's alone, peers must have the
 server's uid, namespaces, root, capabilities, no_new_privs, seccomp and LSM
 label (_same_context), a worker runs no code that changed on disk after the
-server started (the server then answers "retire" and exits), and the server
-moves itself out of the cgroup of whoever started it (a pod's, or conmon's),
-so that it is neither charged to nor killed with a container.
+server started, the client binary included (the server then answers "retire" and
+exits), and the server moves itself out of the cgroup of whoever started it (a
+pod's, or conmon's), so that it is neither charged to nor killed with a container.
+A worker takes the caller's rlimits, and its cgroups before it runs hooks: what a
+hook sees is what it would see under a direct call.
+
+Bounds: the server reads a call whole, with a deadline and a size cap, before it
+forks a worker for it, and holds at most MAX_PENDING such reads and MAX_WORKERS
+workers; whatever a client sends that is not a call of this protocol (garbage, a
+huge length, silence, another tag) ends that connection with "run it yourself",
+never the server.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import os
 import signal
 import struct
 import sys
+import time
 
 TYPE_CHECKING = False
 
@@ -43,9 +52,19 @@ SOCK_DIR = "/run/lxcri-zygote"
 IDLE_SECONDS = 60.0  # a node's runtime is called every few seconds; an idle one frees its memory
 CGROUP = "/lxcri.warm"
 CLIENT: socket.socket | None = None  # in a worker: the connection to the caller's client
+CLIENT_PID = 0  # in a worker: the client's pid (the caller's process, whose context the call takes)
 SERVER_PIDFD = -1  # in a worker: the server, which it may tell to retire
 # commands a worker may run: their processes need no particular ancestry, or (create, exec --detach)
 # the client starts them (spawn_in_client)
+# Bounds: what a client may make the server hold. A call is read whole before a worker is forked
+# for it, within HANDSHAKE_SECONDS and MAX_CALL bytes (argv and environment; a bigger call runs
+# directly); at most MAX_PENDING calls are being read and MAX_WORKERS run at once. A client
+# over any bound is answered "run it yourself": it is slower, never refused.
+MAX_CALL = 1 << 20
+HANDSHAKE_SECONDS = 2.0
+MAX_PENDING = 64
+MAX_WORKERS = 64
+SPAWN_SECONDS = 30.0  # the client starts a helper in about a millisecond
 WARM = frozenset({"", "create", "exec", "state", "start", "kill", "delete", "list", "ps", "pause", "resume", "update",
                   "features", "spec"})
 
@@ -130,6 +149,8 @@ def _leave_callers_cgroup() -> None:
 def _preload() -> None:
     """Import what the warm commands use, once, so that workers start with it (create's modules
     and the liblxc binding alone cost a direct create about 15 ms of imports)."""
+    import resource  # noqa: F401  (a worker takes its caller's limits)
+
     import _lxc  # noqa: F401
     import yaml  # noqa: F401  (read with /etc/lxcri/lxcri.yaml on every call where that file exists)
 
@@ -167,6 +188,11 @@ def _code_snapshot() -> dict[str, tuple[int, int, int, int] | None]:
             out[lib] = _file_id(lib)
         except OSError:
             out[lib] = None
+    client = os.path.join(os.path.dirname(entry_point()), "lxcri")
+    try:
+        out[client] = _file_id(client)  # a client of a newer build speaks another protocol
+    except OSError:
+        pass
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if f and (mod.__name__.startswith("lxcri") or mod.__name__ == "_lxc"):
@@ -233,48 +259,52 @@ def serve() -> int:
     SERVER_PIDFD = os.pidfd_open(os.getpid())  # how a worker reaches us, even re-parented
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, once ready: for operators and tests
-    idle = 0.0
+    poller = select.poll()
+    poller.register(srv, select.POLLIN)
+    pending: dict[int, _Pending] = {}
+    workers: set[int] = set()
+    last_use = time.monotonic()
     try:
         while True:
-            ready, _, _ = select.select([srv], [], [], 5.0)
-            _reap()
-            if not ready:
-                idle += 5.0
-                # idle long enough, or the installation is gone (an upgrade removed its tree)
-                if idle >= IDLE_SECONDS or not os.path.exists(entry):
-                    return 0
-                continue
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            peer, uid, _ = struct.unpack("3i", creds)
-            if uid != os.getuid() or not _same_context(peer):
+            now = time.monotonic()
+            wait = min([5.0, *(p.deadline - now for p in pending.values())])
+            events = poller.poll(max(0, int(wait * 1000)) + 1)
+            workers -= _reap()
+            now = time.monotonic()
+            for fd, _ev in events:
+                if fd != srv.fileno():
+                    call = pending.get(fd)
+                    if call is not None and call.read():
+                        poller.unregister(fd)
+                        del pending[fd]
+                        _dispatch(call, workers, srv, lock)
+                    continue
                 try:
-                    conn.sendall(b"D")  # the client runs the call itself, with its own rights
+                    conn, _ = srv.accept()
                 except OSError:
-                    pass
-                conn.close()
-                continue  # (nor does it count as use: a server nobody may use goes idle)
-            idle = 0.0
-            if _stale(snapshot):
-                conn.sendall(b"R")  # new code on disk: this call runs directly and starts a new server
-                conn.close()
+                    continue
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                peer, uid, _ = struct.unpack("3i", creds)
+                if uid != os.getuid() or not _same_context(peer) or len(pending) >= MAX_PENDING:
+                    # the client runs the call itself, with its own rights (nor does a call that
+                    # is not served count as use: a server nobody may use goes idle)
+                    _answer(conn, b"D")
+                    continue
+                last_use = now
+                if _stale(snapshot):
+                    _answer(conn, b"R")  # new code on disk: this call runs directly and starts a new server
+                    return 0
+                conn.setblocking(False)
+                pending[conn.fileno()] = _Pending(conn, peer, now + HANDSHAKE_SECONDS)
+                poller.register(conn, select.POLLIN)
+            for fd, call in list(pending.items()):
+                if call.deadline <= now:  # a client that does not send its call in time
+                    poller.unregister(fd)
+                    del pending[fd]
+                    call.drop()
+            # idle long enough, or the installation is gone (an upgrade removed its tree)
+            if not pending and (now - last_use >= IDLE_SECONDS or not os.path.exists(entry)):
                 return 0
-            if os.fork() == 0:
-                # the worker: never back into this loop, whatever happens in the call
-                rc = 1
-                try:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    srv.close()
-                    os.close(lock)  # the lock is the server's: a new one may start while a call runs
-                    rc = _worker(conn)
-                except BaseException:  # main() reports its own errors: this is the last resort
-                    pass
-                finally:
-                    os._exit(rc)
-            conn.close()
     finally:
         for name, ident in ((path, sock_id), (path + ".lock", lock_id)):
             try:
@@ -322,51 +352,151 @@ def _same_context(peer: int) -> bool:
 _OWN_CONTEXT: tuple[object, ...] | None = None
 
 
-def _reap() -> None:
+def _reap() -> set[int]:
+    """Reap every finished worker; their pids."""
+    done: set[int] = set()
     try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        while True:
+            pid = os.waitpid(-1, os.WNOHANG)[0]
+            if pid <= 0:
+                return done
+            done.add(pid)
     except ChildProcessError:
-        pass
+        return done
 
 
-def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
-    import socket
-
-    fds: list[int] = []
-    data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
-    for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
-    if len(data) < 4:
-        raise ValueError("short call")
-    (n,) = struct.unpack("<I", data[:4])
-    body = data[4:]
-    while len(body) < n:
-        chunk = conn.recv(min(n - len(body), 1 << 20))
-        if not chunk:
-            raise ValueError("truncated call")
-        body += chunk
-    return body, fds
-
-
-def _worker(conn: socket.socket) -> int:
-    """One call, in a fresh fork: decide, take the client's stdio/cwd/env, run main(), send the status."""
+def _answer(conn: socket.socket, tag: bytes) -> None:
     try:
-        body, fds = _receive(conn)
+        conn.send(tag)
+    except OSError:
+        pass
+    conn.close()
+
+
+class _Pending:
+    """A call being read, before any worker exists for it: bounded in time and size."""
+
+    __slots__ = ("conn", "data", "deadline", "fds", "peer")
+
+    def __init__(self, conn: socket.socket, peer: int, deadline: float) -> None:
+        self.conn = conn
+        self.peer = peer
+        self.deadline = deadline
+        self.data = b""
+        self.fds: list[int] = []
+
+    def drop(self, tag: bytes = b"D") -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        _answer(self.conn, tag)
+
+    def read(self) -> bool:
+        """Take what has arrived; True once the call is complete, or refused (then closed)."""
+        import socket
+
+        try:
+            data, anc, flags, _ = self.conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+        except BlockingIOError:
+            return False
+        except OSError:
+            data, anc, flags = b"", [], 0
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                self.fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
+        self.data += data
+        if not data or flags & socket.MSG_CTRUNC:
+            self.drop()  # gone before it said everything, or sent more fds than a call has
+            return True
+        if len(self.data) < 4:
+            return False
+        size: int = struct.unpack("<I", self.data[:4])[0]
+        if size > MAX_CALL or len(self.data) > 4 + size:
+            self.drop()  # too big, or more than it announced: run it yourself
+            return True
+        return len(self.data) == 4 + size
+
+
+def _dispatch(call: _Pending, workers: set[int], srv: socket.socket, lock: int) -> None:
+    """A complete call: a worker for it, unless it is not ours to serve or too many run."""
+    if call.conn.fileno() < 0:
+        return  # refused while being read
+    body, fds = call.data[4:], call.fds
+    if not body.startswith(b"LXZ3\0") or len(fds) != 4 or len(workers) >= MAX_WORKERS:
+        # not our protocol (a client of another build is caught by the snapshot: its binary
+        # changed on disk), or busy: that call runs directly; the server goes on serving
+        call.drop()
+        return
+    pid = os.fork()
+    if pid == 0:
+        # the worker: never back into the server's loop, whatever happens in the call
+        rc = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            srv.close()
+            os.close(lock)  # the lock is the server's: a new one may start while a call runs
+            call.conn.setblocking(True)
+            rc = _worker(call.conn, body, fds, call.peer)
+        except BaseException:  # main() reports its own errors: this is the last resort
+            pass
+        finally:
+            os._exit(rc)
+    workers.add(pid)
+    for fd in fds:
+        os.close(fd)
+    call.conn.close()
+
+
+def _take_callers_limits(peer: int) -> bool:
+    """The caller's resource limits, as a direct call (and the hooks it runs) would have them.
+    False if one cannot be taken (a hard limit above ours needs CAP_SYS_RESOURCE): run directly."""
+    import resource
+
+    try:
+        limits = [(r, resource.prlimit(peer, r)) for r in range(16)]  # RLIMIT_CPU .. RLIMIT_RTTIME
+        for r, lim in limits:
+            if resource.getrlimit(r) != lim:
+                resource.setrlimit(r, lim)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def join_callers_cgroups() -> None:
+    """Move this worker into the caller's cgroups, in every hierarchy, as a direct call runs
+    there; before it runs OCI hooks, which runc users expect as the runtime's children in the
+    caller's cgroup. (Lazily: moving costs about 1 ms, which most calls need not pay.)"""
+    global CLIENT_PID
+    if not CLIENT_PID:
+        return
+    from lxcri.cgroups.fs import hierarchies, pid_paths
+
+    try:
+        paths = pid_paths(CLIENT_PID)
+    except OSError:
+        return
+    CLIENT_PID = 0  # once
+    for h in hierarchies():
+        for ctrls, path in paths.items():
+            if (h.version == 2 and ctrls == "") or (
+                    h.version == 1 and ctrls and frozenset(ctrls.split(",")) == h.controllers):
+                try:
+                    with open(os.path.join(h.mountpoint, path.lstrip("/"), "cgroup.procs"), "w") as f:
+                        f.write(str(os.getpid()))
+                except OSError:
+                    pass  # gone meanwhile, or not ours to enter: as much as the kernel allows
+
+
+def _worker(conn: socket.socket, body: bytes, fds: list[int], peer: int) -> int:
+    """One call, in a fresh fork: decide, take the client's stdio/cwd/env/limits, run main(), send the status."""
+    try:
         parts = body.split(b"\0")
-        if parts[0] != b"LXZ3" or len(fds) != 4:
-            # another protocol: a client of a newer or older build. It runs the call itself;
-            # this server retires so that the next call starts one that speaks it
-            conn.sendall(b"R")
-            _retire_server()
-            return 0
         mask = int(parts[1], 8)
         argc = int(parts[2])
         argv = [os.fsdecode(a) for a in parts[3:3 + argc]]
         env = [p for p in parts[3 + argc:] if p]
-    except (OSError, ValueError):
-        conn.close()
+    except (IndexError, ValueError):
+        conn.sendall(b"D")
         return 1
     os.environ.clear()
     for item in env:
@@ -374,7 +504,7 @@ def _worker(conn: socket.socket) -> int:
         if sep and k and k not in os.environb:  # the first of duplicates wins, as getenv finds it
             os.environb[k] = v
     loaded = _prepare(argv)
-    if not isinstance(loaded, tuple):
+    if not isinstance(loaded, tuple) or not _take_callers_limits(peer):
         conn.sendall(b"D")
         if loaded == "retire":
             _retire_server()
@@ -391,8 +521,8 @@ def _worker(conn: socket.socket) -> int:
         sys.stdout.reconfigure(line_buffering=os.isatty(1))
     os.umask(mask)  # the files the call makes (state, pid file, spec) as the caller's would be
     sys.argv = [entry_point(), *argv]  # what the runtime names itself as (liblxc's hook command)
-    global CLIENT
-    CLIENT = conn
+    global CLIENT, CLIENT_PID
+    CLIENT, CLIENT_PID = conn, peer
     from lxcri.cli.main import main
 
     code = 1
@@ -450,14 +580,20 @@ def spawn_in_client(path: str, args: list[str], keep: tuple[int, ...]) -> int:
     body = b"".join(f + b"\0" for f in [os.fsencode(path), str(len(args)).encode(), *(os.fsencode(a) for a in args),
                                            *(str(fd).encode() for fd in keep)])
     fds = struct.pack(f"{len(keep)}i", *keep)
-    CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-    tag = CLIENT.recv(1)
-    raw = b""
-    while len(raw) < 4:
-        chunk = CLIENT.recv(4 - len(raw))
-        if not chunk:
-            raise LxcriError("the lxcri client went away while starting the container")
-        raw += chunk
+    CLIENT.settimeout(SPAWN_SECONDS)  # a client that does not answer must not hold this worker
+    try:
+        CLIENT.sendmsg([b"S" + struct.pack("<I", len(body)) + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        tag = CLIENT.recv(1)
+        raw = b""
+        while len(raw) < 4:
+            chunk = CLIENT.recv(4 - len(raw))
+            if not chunk:
+                raise LxcriError("the lxcri client went away while starting the container")
+            raw += chunk
+    except OSError as e:
+        raise LxcriError(f"the lxcri client did not start {path}: {e}") from None
+    finally:
+        CLIENT.settimeout(None)
     (value,) = struct.unpack("<i", raw)
     if tag != b"P" or value <= 0:
         raise LxcriError(f"cannot start {path}: {os.strerror(-value) if tag == b'E' else 'no answer'}")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import shlex
 import subprocess
@@ -204,6 +205,60 @@ def test_join_namespaces_by_task_pid(containerd, runtime):
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         got = {"pid 1": procs[0], "network devices": netdevs.split()}
         assert got == {"pid 1": ["1", "sleep 100"], "network devices": ["lo"]}, f"task pid {pid} ({comm})"
+    finally:
+        remove(containerd, sandbox)
+
+
+def _pids_running(argv: bytes, pidns: str) -> list[int]:
+    """Host pids of the processes with this argv in this pid namespace."""
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and (p / "cmdline").read_bytes() == argv and os.readlink(p / "ns" / "pid") == pidns:
+                state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(p.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("runtime", ["runc", "lxcri"])
+def test_sigkill_of_an_init_sharing_a_pid_namespace_takes_its_children(containerd, runtime):
+    """issue 10: in a container without a pid namespace of its own (a pod's shared one, nginx's
+    master and workers), SIGKILL of the init leaves its children; the shim then runs
+    `kill --all ID 9`, which must reach them though the init is dead. Then delete succeeds."""
+    binary = "/usr/bin/runc" if runtime == "runc" else str(LXCRI)
+    sandbox = new_id()
+    assert containerd.ctr("run", "-d", "--runc-binary", binary, IMAGE, sandbox, "sleep", "1000").returncode == 0
+    try:
+        assert wait_status(containerd, sandbox, "RUNNING") == "RUNNING"
+        pidns = os.readlink(f"/proc/{containerd.tasks()[sandbox][0]}/ns/pid")
+        app = new_id()
+        r = containerd.ctr("run", "-d", "--runc-binary", binary, "--with-ns",
+                           f"pid:/proc/{containerd.tasks()[sandbox][0]}/ns/pid", IMAGE, app,
+                           "sh", "-c", "sh -c 'trap \"\" TERM; exec sleep 999' & wait")
+        assert r.returncode == 0, r.stderr
+        assert wait_status(containerd, app, "RUNNING") == "RUNNING"
+        for _ in range(500):
+            child = _pids_running(b"sleep\x00999\x00", pidns)
+            if child:
+                break
+            time.sleep(0.01)
+        assert len(child) == 1
+        r = containerd.ctr("task", "kill", "--signal", "SIGKILL", app)
+        assert r.returncode == 0, r.stderr
+        assert wait_status(containerd, app, "STOPPED", timeout=30) == "STOPPED"
+        for _ in range(1000):
+            if not _pids_running(b"sleep\x00999\x00", pidns):
+                break
+            time.sleep(0.01)
+        assert _pids_running(b"sleep\x00999\x00", pidns) == []
+        r = containerd.ctr("task", "delete", app, timeout=60)
+        assert r.returncode == 0, r.stderr
+        containerd.ctr("container", "delete", app)
+        if runtime == "lxcri":
+            assert lxcri_leftovers(containerd.shim_root, [app]) == []
     finally:
         remove(containerd, sandbox)
 

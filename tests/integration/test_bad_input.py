@@ -187,8 +187,18 @@ def test_console_socket_that_does_not_answer(lxcri, make_bundle, tmp_path):
     b.save()
     cid = lxcri.new_id()
     r, log = create_logged(lxcri, tmp_path, b.path, cid, "--console-socket", str(tmp_path / "nobody-listens"))
+    assert_clean_failure(r, "--console-socket", log)
+    assert leftovers(cid, lxcri.root) == []
+    # a socket file nobody listens on: found only once the container exists, which is then undone
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(tmp_path / "closed.sock"))
+    s.close()
+    r, log = create_logged(lxcri, tmp_path, b.path, cid, "--console-socket", str(tmp_path / "closed.sock"))
     assert_clean_failure(r, "console socket", log)
     assert leftovers(cid, lxcri.root) == []
+    assert "does not exist" in lxcri("state", cid).stderr
 
 
 def test_terminal_without_console_socket(lxcri, make_bundle, tmp_path):

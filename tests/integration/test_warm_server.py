@@ -310,3 +310,177 @@ def test_bad_setting_or_ignored_signal_behave_as_directly():
     r = subprocess.run(["sh", "-c", f"trap '' HUP; {LXCRI} --version & c=$!; kill -HUP $c; wait $c"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "lxcri" in r.stdout
+
+
+def _server_socket() -> str:
+    return socket_path_for(LXCRI.parent / "lxcri-py")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "direct"])
+def test_hooks_get_the_callers_limits_and_cgroup(lxcri, make_bundle, tmp_path, warm):
+    """A hook runs with the caller's rlimits and in the caller's cgroups, as runc's do (they are
+    the runtime's children); through the warm server as when called directly."""
+    call("--version")
+    server = wait_server()
+    name = f"faults-caller-{os.getpid()}-{int(warm)}"
+    dirs = [Path("/sys/fs/cgroup") / h / name for h in ("pids", "memory", "unified")
+            if (Path("/sys/fs/cgroup") / h / "cgroup.procs").exists()]
+    for d in dirs:
+        d.mkdir()
+    b = make_bundle(["true"])
+    b.config["process"].pop("rlimits", None)  # runc's 1024 files: above the caller's 777
+    hook = ("cat /proc/self/limits > {out}.limits; cat /proc/self/cgroup > {out}.cgroup; "
+            "cut -d' ' -f4 /proc/$PPID/stat > {out}.grandparent")
+    b.config["hooks"] = {
+        point: [{"path": "/bin/sh", "args": ["sh", "-c", hook.format(out=tmp_path / point)]}]
+        for point in ("createRuntime", "poststart")}
+    b.save()
+    cid = lxcri.new_id()
+    enter = "; ".join(f"echo $$ > {d}/cgroup.procs" for d in dirs)
+    env = {**os.environ, "LXCRI_WARM_SERVER": "1" if warm else "0"}
+    try:
+        for args in (f"create --bundle {b.path} {cid}", f"start {cid}"):
+            with open(tmp_path / "err", "w+") as err:  # files, not pipes: the container inherits them
+                r = subprocess.run(["sh", "-c", f"{enter}; ulimit -n 777; exec {LXCRI} --root {lxcri.root} {args}"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=60,
+                                   env=env)
+                err.seek(0)
+                assert r.returncode == 0, err.read()
+        for point in ("createRuntime", "poststart"):
+            limits = (tmp_path / f"{point}.limits").read_text()
+            assert any(ln.startswith("Max open files") and ln.split()[3:5] == ["777", "777"]
+                       for ln in limits.splitlines()), limits
+            cgroup = (tmp_path / f"{point}.cgroup").read_text()
+            for d in dirs:
+                hier = "" if d.parent.name == "unified" else d.parent.name
+                assert f":{hier}:/{name}\n" in cgroup, (point, cgroup)
+            grandparent = int((tmp_path / f"{point}.grandparent").read_text())
+            # through the server, the hook's parent is a worker; directly, a process of the caller's
+            assert (grandparent == server) == warm, (point, grandparent, server)
+    finally:
+        lxcri("delete", "--force", cid)
+        reap_any()
+        for d in dirs:
+            for _ in range(100):
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+def _raw(payload: bytes, fds: list[int] | None = None, wait: float = 10.0) -> bytes:
+    """What the server answers a client that sends payload (and fds), or b'' if it closes silently."""
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(wait)
+    try:
+        s.connect(_server_socket())
+        if payload or fds:
+            s.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(
+                __import__("array").array("i", fds))))] if fds else [])
+        return s.recv(16)
+    finally:
+        s.close()
+
+
+def test_bad_clients_do_not_hold_or_retire_the_server():
+    """Garbage, a huge length, silence, or a wrong tag: that call is answered 'run it yourself'
+    within the handshake deadline, no worker is forked, and the server stays."""
+    import struct
+
+    call("--version")
+    server = wait_server()
+    t = time.monotonic()
+    assert _raw(struct.pack("<I", 0x7FFFFFFF) + b"x" * 100) == b"D"  # a length far beyond any call
+    assert _raw(struct.pack("<I", 5) + b"hello") == b"D"  # garbage, complete
+    assert _raw(struct.pack("<I", 5) + b"hello, and more than announced") == b"D"
+    assert _raw(b"") == b"D"  # silence: dropped at the handshake deadline
+    with open("/dev/null") as f:
+        fds = [f.fileno()] * 4
+        body = b"LXZ9\0" + b"22\0" + b"1\0" + b"state\0"
+        assert _raw(struct.pack("<I", len(body)) + body, fds) == b"D"  # another protocol's tag
+    assert time.monotonic() - t < 30  # each bounded by the handshake deadline, not held forever
+    assert server_pid() == server
+    assert _children(server) == []
+    r = call("--version")
+    assert r.returncode == 0 and server_pid() == server
+
+
+def test_idle_connections_do_not_hold_workers():
+    """1,000 clients that connect and say nothing hold no worker; real calls are still answered."""
+    import resource
+    import socket
+
+    call("--version")
+    server = wait_server()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    idle = []
+    try:
+        for _ in range(1000):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(_server_socket())
+            idle.append(s)
+        assert _children(server) == []
+        r = call("--version")
+        assert r.returncode == 0 and "lxcri" in r.stdout
+        rss = int(next(ln for ln in Path(f"/proc/{server}/status").read_text().splitlines()
+                       if ln.startswith("VmRSS")).split()[1])
+        assert rss < 200_000, rss  # kB: one process, not a thousand workers
+        # the server answers or drops every one of them (beyond the bound at once, the rest at
+        # the handshake deadline)
+        for s in idle:
+            s.settimeout(15)
+            assert s.recv(1) in (b"D", b"")
+        assert server_pid() == server
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_busy_workers_are_bounded_and_the_rest_run_directly():
+    """More calls at once than the server runs workers for: the server forks no more than its
+    bound, and every call still gets its answer (the excess ran directly)."""
+    import sys
+
+    sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
+    from lxcri.zygote import MAX_WORKERS
+
+    call("--version")
+    server = wait_server()
+    calls = []
+    try:
+        for _ in range(MAX_WORKERS + 6):
+            # update -r - blocks on the caller's stdin, here a pipe we hold open: a busy call
+            calls.append(subprocess.Popen([str(LXCRI), "update", "-r", "-", "faults-no-such-container"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        most = 0
+        for _ in range(300):
+            most = max(most, len(_children(server)))
+            if most >= MAX_WORKERS:
+                break
+            time.sleep(0.01)
+        time.sleep(0.3)
+        most = max(most, len(_children(server)))
+        assert 0 < most <= MAX_WORKERS, most
+    finally:
+        answers = [(p.communicate('{"pids": {"limit": 10}}', timeout=60)[1], p.returncode) for p in calls]
+    wrong = [a for a in answers if a[1] != 1 or "does not exist" not in a[0]]
+    assert wrong == [], wrong
+    assert server_pid() == server

@@ -37,12 +37,12 @@ import time
 from lxcri import jsonlite, lxcconf, proc
 from lxcri.cgroups import Cgroup, host_version
 from lxcri.cgroups.fs import controllers as cgroup_controllers
-from lxcri.cgroups.fs import hierarchies, monitor_cgroup
+from lxcri.cgroups.fs import hierarchies
 from lxcri.container import hooks as oci_hooks
-from lxcri.container import mountclone, nspaths
+from lxcri.container import mountclone, nspaths, teardown
 from lxcri.container.rundir import Record, RunDir, check_id
 from lxcri.container.status import oci_state
-from lxcri.errors import LxcriError, SpecError, TranslateError
+from lxcri.errors import LxcriError, NotFoundError, SpecError, StateError, TranslateError
 from lxcri.libexec.protocol import Hook, InitSpec, encode
 from lxcri.lxcconf import base, cgroups, mounts, namespaces
 from lxcri.lxcconf import process as lxcprocess
@@ -306,6 +306,40 @@ def reap_helper(pid: int, timeout: float) -> None:
         delay = min(delay * 2, 0.002)
 
 
+def check_outputs(opts: CreateOptions) -> None:
+    """--pid-file and --console-socket, checked before anything is made: a clear error naming
+    the flag, not a failure once the container exists."""
+    import stat
+
+    if opts.pid_file:
+        path = os.path.abspath(opts.pid_file)
+        parent = os.path.dirname(path)
+        try:
+            st = os.stat(parent)
+        except OSError as e:
+            raise LxcriError(f"--pid-file {opts.pid_file}: directory {parent}: {e.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise LxcriError(f"--pid-file {opts.pid_file}: {parent} is not a directory")
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}") from None
+        else:
+            if stat.S_ISDIR(st.st_mode):
+                raise LxcriError(f"--pid-file {opts.pid_file}: is a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise LxcriError(f"--pid-file {opts.pid_file}: directory {parent} is not writable")
+    if opts.console_socket:
+        try:
+            st = os.stat(opts.console_socket)
+        except OSError as e:
+            raise LxcriError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
+        if not stat.S_ISSOCK(st.st_mode):
+            raise LxcriError(f"--console-socket {opts.console_socket}: not a unix socket")
+
+
 def write_pid_file(path: str, pid: int) -> None:
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
@@ -328,6 +362,8 @@ class Creation:
         self.monitor_pid = 0
         self.hook_error = ""
         self.cgroup_path = ""
+        self.rec: Record | None = None  # once saved: what abort() tears down
+        self.pid_file_written = False
         self.fds: list[int] = []
 
     def run(self) -> Record:
@@ -370,16 +406,19 @@ class Creation:
                 os.fstat(fd)
             except OSError:
                 raise SpecError(f"--preserve-fds {opts.preserve_fds}: fd {fd} is not open") from None
+        check_outputs(opts)
         version = host_version()
         cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
-        self.rd = rd = RunDir.make(s.root, self.cid)
+        self.rd = rd = make_run_dir(s, self.cid)
         self.cgroup_path = cgroup_path  # from here on, abort() removes it: it is this container's
         rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
                      oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
                      creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
                      annotations=bundle.annotations, hooks=hook_spec, devices=check_devices(cfg),
-                     no_process=no_process)
+                     no_process=no_process, ready=False,
+                     cgroup_claims=teardown.claims(cgroup_path, self.cid, _spawner_pid()))
         rd.save(rec)
+        self.rec = rec
 
         lowest = 3 + opts.preserve_fds
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -414,8 +453,6 @@ class Creation:
         terminal = bool(bundle.process.get("terminal"))
         if terminal and not opts.console_socket:
             raise SpecError("process.terminal is true but no --console-socket was given")
-        if opts.console_socket and not os.path.exists(opts.console_socket):
-            raise LxcriError(f"console socket {opts.console_socket}: no such socket")
 
         pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
@@ -438,6 +475,11 @@ class Creation:
                 raise LxcriError("container init did not identify itself")
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
+            # recorded at once: the init has cleared liblxc's parent-death signal and outlives
+            # the monitor, so if create dies from here on, only these tell delete what to kill
+            rec.cgroup_dirs = Cgroup.of_pid(init_pid).dirs
+            rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
+            rd.save(rec)
             spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
             if clones:
@@ -459,8 +501,6 @@ class Creation:
         if reply != b"R":
             raise LxcriError(f"unexpected answer from the container init: {reply[:40]!r}")
 
-        rec.cgroup_dirs = Cgroup.of_pid(init_pid).dirs
-        rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
         # The monitor steps aside: the init has cleared liblxc's parent-death signal, so it
         # outlives the monitor and is re-parented to the caller's subreaper, which reaps it.
         proc.kill(self.monitor_pid, proc.SIGKILL)
@@ -468,7 +508,13 @@ class Creation:
         self.monitor_pid = rec.monitor_pid = rec.monitor_start = 0
         rd.save(rec)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, init_pid)
+            try:
+                write_pid_file(opts.pid_file, init_pid)
+            except OSError as e:
+                raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}") from None
+            self.pid_file_written = True
+        rec.ready = True
+        rd.save(rec)
         return rec
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
@@ -514,21 +560,58 @@ class Creation:
     def abort(self) -> None:
         """Undo a failed create: no process, cgroup, mount or runtime dir may stay."""
         if self.monitor_pid:
-            proc.kill(self.monitor_pid, proc.SIGKILL)  # the init follows (parent-death signal)
+            proc.kill(self.monitor_pid, proc.SIGKILL)
             reap_helper(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
-        if self.cgroup_path:  # set only once this create owns the container ID
-            Cgroup.at(self.cgroup_path).remove(timeout=1)
-            mon = Cgroup.at(monitor_cgroup(self.cid))
-            for pid in mon.pids():  # a hook liblxc was still running
-                proc.kill(pid, proc.SIGKILL)
-            mon.remove(timeout=1)
-        if self.rd is not None:
+        if self.pid_file_written:
             try:
-                self.rd.remove()
+                os.unlink(self.opts.pid_file)  # it names an init that is about to die
             except OSError:
                 pass
+        if self.rd is None:
+            return
+        try:
+            if self.rec is not None:
+                # the init may have outlived the monitor: kill what is in the container's
+                # cgroups, remove them; if that fails the record stays for delete --force
+                teardown.destroy(self.rd, self.rec, self.settings.kill_timeout)
+            self.rd.remove()
+        except (OSError, LxcriError) as e:
+            from lxcri import log
+
+            log.warning(f"undoing the failed create of {self.cid}: {e}")
+        finally:
             self.rd.close()
+
+
+def _spawner_pid() -> int:
+    """The process the monitor is forked from, whose cgroups liblxc's relative paths start at:
+    this one, or in a warm worker the caller's client."""
+    warm = sys.modules.get("lxcri.zygote")
+    if warm is not None and warm.CLIENT is not None:
+        return int(warm.CLIENT_PID) or os.getpid()
+    return os.getpid()
+
+
+def make_run_dir(settings: Settings, cid: str) -> RunDir:
+    """The container's runtime dir; a dead create's leftovers under the same ID are undone first
+    (a create killed mid-way is undone by the next delete --force, or by the next create)."""
+    try:
+        return RunDir.make(settings.root, cid)
+    except StateError:
+        pass
+    try:
+        rd = RunDir.open(settings.root, cid, incomplete=True, wait=False)
+    except NotFoundError:
+        return RunDir.make(settings.root, cid)  # deleted meanwhile
+    with rd:
+        if not rd.stateless:
+            rec = rd.load()
+            if rec.ready or proc.alive(rec.creator_pid, rec.creator_start):
+                raise StateError(f"container {cid} already exists")
+            teardown.destroy(rd, rec, settings.kill_timeout)
+        rd.remove()
+    return RunDir.make(settings.root, cid)
 
 
 def create(settings: Settings, cid: str, opts: CreateOptions) -> Record:

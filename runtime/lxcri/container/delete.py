@@ -1,53 +1,38 @@
-"""delete: stop what still runs (with --force), wait for the monitor, remove everything made."""
+"""delete: stop what still runs (with --force), remove everything made, run poststop hooks.
+
+Also the undo of a create that died: its record says not ready, and `delete --force`
+tears down whatever it left (see teardown.py). Bounded: it never waits forever.
+"""
 
 from __future__ import annotations
 
-from lxcri import log, proc
-from lxcri.cgroups import Cgroup
-from lxcri.cgroups.fs import monitor_cgroup
+from lxcri import log
 from lxcri.container import hooks
-from lxcri.container.kill import signal_all
 from lxcri.container.rundir import RunDir
 from lxcri.container.status import oci_state, status
+from lxcri.container.teardown import destroy
 from lxcri.errors import LxcriError, NotFoundError, StateError
 from lxcri.settings import Settings
 
 
 def delete(settings: Settings, cid: str, force: bool) -> None:
     try:
-        rd = RunDir.open(settings.root, cid)
+        rd = RunDir.open(settings.root, cid, incomplete=force)
     except NotFoundError:
         if force:
             return  # already gone: the shim deletes twice, and that must be quiet
         raise
     with rd:
+        if rd.stateless:
+            rd.remove()  # a create killed before it recorded anything: it made nothing else
+            return
         rec = rd.load()
         st = status(rd, rec)
         if st in ("running", "paused") and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {st}")
         if st == "creating" and not force:
             raise StateError(f"cannot delete container {cid}: it is still being created")
-        if st != "stopped":
-            if rec.cgroup_dirs:
-                signal_all(rec, proc.SIGKILL)
-            proc.kill(rec.init_pid, proc.SIGKILL)
-            if not proc.wait_gone(rec.init_pid, rec.init_start, settings.kill_timeout):
-                raise LxcriError(f"container {cid} did not die within {settings.kill_timeout:.0f}s")
-        # the monitor cleans up after the init; give it its time, then make sure
-        if rec.monitor_pid and rec.init_pid == 0:
-            proc.kill(rec.monitor_pid, proc.SIGKILL)  # create died before the init reported
-        if rec.monitor_pid and not proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout):
-            proc.kill(rec.monitor_pid, proc.SIGKILL)
-            proc.wait_gone(rec.monitor_pid, rec.monitor_start, settings.kill_timeout)
-        # a create that died early recorded no dirs: fall back to where they would be
-        cg = Cgroup(rec.cgroup_dirs) if rec.cgroup_dirs else Cgroup.at(rec.cgroup_path)
-        mon = Cgroup(rec.monitor_cgroup_dirs) if rec.monitor_cgroup_dirs else Cgroup.at(monitor_cgroup(cid))
-        # whatever liblxc was still running for the container (a hook of a create that died)
-        for pid in mon.pids():
-            proc.kill(pid, proc.SIGKILL)
-        left = (cg.remove() if rec.cgroup_path else []) + mon.remove()
-        if left:
-            log.warning(f"cgroups of {cid} could not be removed", cgroups=",".join(left))
+        destroy(rd, rec, settings.kill_timeout)
         post = rec.hooks.get("poststop")
         if post:
             try:

@@ -39,8 +39,13 @@ def check(hooks: object) -> dict[str, list[dict[str, Any]]]:
 
 def run(point: str, hooks: list[dict[str, Any]], state: dict[str, Any]) -> None:
     import subprocess  # only when there are hooks: start and delete stay light
+    import sys
 
     from lxcri import jsonlite
+
+    warm = sys.modules.get("lxcri.zygote")
+    if hooks and warm is not None:
+        warm.join_callers_cgroups()  # hooks run in the caller's cgroups, as under a direct call
 
     data = jsonlite.dumps(state).encode()
     for i, h in enumerate(hooks):

@@ -1,34 +1,32 @@
-"""kill: signal the container's init, or with --all every process of its cgroup."""
+"""kill: signal the container's init, or with --all every process of its cgroup.
+
+`kill --all` acts on the cgroup whatever the init's state, as runc's does: containerd's
+shim SIGKILLs the init and then runs `kill --all ID 9` for the init's children, which
+live on when the container has no pid namespace of its own (nginx's workers); refusing
+because the init is dead would leave them running. Without --all a stopped container is
+"container not running", the text CRI-O and the shims match.
+"""
 
 from __future__ import annotations
 
 from lxcri import proc
-from lxcri.cgroups import Cgroup
-from lxcri.container.rundir import Record, RunDir
+from lxcri.container.rundir import RunDir
 from lxcri.container.status import status
+from lxcri.container.teardown import signal_all
 from lxcri.errors import StateError
-
-
-def signal_all(rec: Record, sig: int) -> None:
-    """Every process in the container's cgroup."""
-    cg = Cgroup(rec.cgroup_dirs)
-    frozen = cg.frozen()
-    for pid in cg.pids():
-        proc.kill(pid, sig)
-    if frozen and sig == proc.SIGKILL:
-        # frozen tasks only die once thawed (cgroup v1)
-        cg.freeze(False)
 
 
 def kill(root: str, cid: str, sig_name: str, all_: bool) -> None:
     sig = proc.signal_number(sig_name)
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
-        st = status(rd, rec)
-        if st == "stopped" or (st == "creating"):
-            raise StateError(f"cannot kill container {cid}: container not running")
         if all_:
+            # nothing recorded yet (a create still at work, or killed before its init reported):
+            # no process of the container can be told apart, and none outlives such a create
             signal_all(rec, sig)
             return
+        st = status(rd, rec)
+        if st in ("stopped", "creating"):
+            raise StateError(f"cannot kill container {cid}: container not running")
         if not proc.alive(rec.init_pid, rec.init_start) or not proc.kill(rec.init_pid, sig):
             raise StateError(f"cannot kill container {cid}: no such process")

@@ -45,7 +45,8 @@ class Record:
                  init_pid: int = 0, init_start: int = 0, cgroup_path: str = "",
                  cgroup_dirs: dict[str, str] | None = None, monitor_cgroup_dirs: dict[str, str] | None = None,
                  annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None,
-                 devices: list[dict[str, Any]] | None = None, no_process: bool = False) -> None:
+                 devices: list[dict[str, Any]] | None = None, no_process: bool = False,
+                 ready: bool = True, cgroup_claims: list[str] | None = None) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -64,6 +65,11 @@ class Record:
         self.hooks = hooks or {}
         self.devices = devices or []  # linux.devices, made by the mount hook
         self.no_process = no_process  # config.json had no process: start must refuse
+        # False until create has finished: a record left so by a dead create is a failed create
+        # (status stopped) that delete --force, or a create of the same ID, undoes
+        self.ready = ready
+        # where liblxc would make the container's and its monitor's cgroups, and nothing was yet
+        self.cgroup_claims = cgroup_claims or []
 
 
 class RunDir:
@@ -88,24 +94,39 @@ class RunDir:
         except FileExistsError:
             raise StateError(f"container {cid} already exists") from None
         rd._lock()
+        if os.fstat(rd.fd).st_nlink == 0:
+            # a delete --force took it for a dead create's between our mkdir and our lock
+            rd.close()
+            raise StateError(f"container {cid} was deleted while being created")
         return rd
 
     @classmethod
-    def open(cls, root: str, cid: str) -> RunDir:
+    def open(cls, root: str, cid: str, incomplete: bool = False, wait: bool = True) -> RunDir:
+        """The locked dir of an existing container. With `incomplete`, also a dir without a state
+        record (a create killed right after making it: `stateless` is then True). Without `wait`,
+        a dir someone else holds locked is StateError at once."""
         rd = cls(root, cid)
         try:
-            rd._lock()
+            rd._lock(wait)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"container {cid} does not exist") from None
+        except BlockingIOError:
+            rd.close()
+            raise StateError(f"container {cid} already exists") from None
         # the container may have been deleted while we waited for the lock
-        if not os.path.exists(os.path.join(rd.path, "state.json")):
+        if os.fstat(rd.fd).st_nlink == 0 or (
+                not os.path.exists(os.path.join(rd.path, "state.json")) and not incomplete):
             rd.close()
             raise NotFoundError(f"container {cid} does not exist")
         return rd
 
-    def _lock(self) -> None:
+    @property
+    def stateless(self) -> bool:
+        return not os.path.exists(self.file("state.json"))
+
+    def _lock(self, wait: bool = True) -> None:
         self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        fcntl.flock(self.fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def close(self) -> None:
         if self.fd >= 0:

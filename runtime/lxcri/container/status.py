@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 
 def status(rd: RunDir, rec: Record) -> str:
-    if rec.init_pid == 0:
-        # create is still at work, or died before the init reported (then nothing runs)
+    if rec.init_pid == 0 or not rec.ready:
+        # create is still at work, or died before it finished: a failed create, whose
+        # leftovers (perhaps a live init) only delete --force may act on
         return "creating" if proc.alive(rec.creator_pid, rec.creator_start) else "stopped"
     if not proc.alive(rec.init_pid, rec.init_start):
         return "stopped"

@@ -1,0 +1,218 @@
+"""Tear a container down to nothing, whatever state a create left it in: delete, and create's undo.
+
+A create can die anywhere (conmon or the shim SIGKILLed, OOM-killed), and what it
+made must still go: the monitor, the init (which outlives the monitor once it has
+cleared liblxc's parent-death signal), any process the container started, the
+cgroup directories liblxc made in every hierarchy, and the runtime dir. Everything
+here is bounded in time: a teardown that cannot finish says what is left and keeps
+the record, so that the next `delete --force` can try again; it never loops forever.
+
+Which cgroups are the container's, and so whose processes may be killed: only the
+directories its init was found in (recorded by create as soon as the init reports;
+liblxc refuses to start in a cgroup that already exists, so these are fresh), and
+the monitor's. The cgroups create merely expected (`cgroup_claims`: where liblxc
+would put them, and that did not exist before) are removed when empty, never
+emptied by killing: a hostile cgroupsPath may name someone else's cgroup.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from lxcri import proc
+from lxcri.cgroups.fs import Cgroup, hierarchies, monitor_cgroup, pid_paths
+from lxcri.container.rundir import Record, RunDir
+from lxcri.errors import LxcriError
+
+
+def claims(cgroup_path: str, cid: str, creator_pid: int) -> list[str]:
+    """The leaf directories liblxc may create for this container and its monitor, in every hierarchy,
+    that do not exist yet: from the cgroup root, and below the creator's cgroup (where liblxc puts
+    a relative `lxc.cgroup.dir.*`). Recorded before the monitor starts, so that whatever a killed
+    create leaves is found, and nothing that existed before is ever taken for the container's."""
+    try:
+        base = pid_paths(creator_pid)
+    except OSError:
+        base = {}
+    out: list[str] = []
+    for h in hierarchies():
+        rel = "/"
+        for ctrls, path in base.items():
+            if (h.version == 2 and ctrls == "") or (
+                    h.version == 1 and ctrls and frozenset(ctrls.split(",")) == h.controllers):
+                rel = path
+        for leaf in (cgroup_path, monitor_cgroup(cid)):
+            for start in dict.fromkeys(("/", rel)):
+                d = os.path.normpath(os.path.join(h.mountpoint, start.lstrip("/"), leaf.lstrip("/")))
+                if d not in out and not os.path.exists(d):
+                    out.append(d)
+    return out
+
+
+def _tree(d: str) -> list[str]:
+    """d and every cgroup below it, children first."""
+    try:
+        below = [os.path.join(dp, n) for dp, dn, _ in os.walk(d, topdown=False) for n in dn]
+    except OSError:
+        below = []
+    return [*below, d]
+
+
+def _procs(d: str) -> list[int]:
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _is(d: str, leaf: str) -> bool:
+    """d is a directory of the cgroup `leaf` (below whatever base liblxc started from); liblxc
+    names a monitor cgroup that exists already LEAF-1, LEAF-2..."""
+    d, leaf = os.path.normpath(d), os.path.normpath("/" + leaf.strip("/"))
+    if d.endswith(leaf):
+        return True
+    head, sep, n = d.rpartition("-")
+    return bool(sep) and n.isdigit() and head.endswith(leaf)
+
+
+def container_dirs(rec: Record) -> dict[str, str]:
+    """The recorded dirs of the container's cgroup that are its own: where its init was found,
+    and named as its cgroup. (In a hierarchy where liblxc made none, the init stays in its
+    creator's cgroup, which must never be taken for the container's.)"""
+    return {k: d for k, d in rec.cgroup_dirs.items() if rec.cgroup_path and _is(d, rec.cgroup_path)}
+
+
+def _own_dirs(rec: Record) -> list[str]:
+    """The cgroups whose processes are the container's (or its monitor's) and may all be killed."""
+    mon = monitor_cgroup(rec.id)
+    dirs = [*container_dirs(rec).values(), *(d for d in rec.monitor_cgroup_dirs.values() if _is(d, mon))]
+    dirs += [d for d in rec.cgroup_claims if _is(d, mon)]  # lxcri's own namespace: only its monitor
+    Cgroup({str(i): d for i, d in enumerate(dirs)})._check()  # never a root cgroup
+    return dirs
+
+
+def members(dirs: list[str]) -> set[int]:
+    """Every process in these cgroups and their children, in every hierarchy they are in."""
+    pids: set[int] = set()
+    for d in dirs:
+        for sub in _tree(d):
+            pids.update(_procs(sub))
+    return pids
+
+
+def signal_all(rec: Record, sig: int) -> int:
+    """Signal every process in the container's cgroups, whatever state its init is in (runc's
+    `kill --all`). SIGKILL freezes first, so that nothing forks away from it. How many were signalled."""
+    own = container_dirs(rec)
+    dirs = list(own.values())
+    if not dirs:
+        return 0
+    cg = Cgroup(own)
+    cg._check()
+    if not members(dirs):
+        return 0  # (the common case at delete: no freezing for nothing)
+    kill = sig == proc.SIGKILL
+    if kill and not cg.frozen():
+        try:
+            cg.freeze(True, timeout=0.5)
+        except LxcriError:
+            pass  # no freezer, or a task that would not freeze: kill anyway (delete tries again)
+    n = 0
+    for pid in members(dirs):
+        if proc.kill(pid, sig):
+            n += 1
+    if kill:
+        try:
+            cg.freeze(False, timeout=1.0)  # frozen (or freezing) tasks die only once thawed
+        except LxcriError:
+            pass
+    return n
+
+
+def _living(pid: int, start: int) -> bool:
+    """Alive and not already exiting. A pid namespace's init that was killed stays in exit until its
+    caller (a subreaper) has reaped the namespace's other processes: it has left its cgroups and
+    nothing more can be done to it."""
+    if not proc.alive(pid, start):
+        return False
+    f = proc.stat_fields(pid)
+    return f is not None and not int(f[6]) & 0x4  # PF_EXITING
+
+
+def _rmdir_all(dirs: list[str], end: float) -> list[str]:
+    """rmdir each directory and its children; retry while busy until `end`; what stays."""
+    left: list[str] = []
+    for d in dirs:
+        for path in _tree(d):
+            while True:
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY or time.monotonic() > end:
+                        left.append(path)
+                        break
+                    time.sleep(0.01)
+    return left
+
+
+def _unmount_under(path: str) -> list[str]:
+    """Detach any mount at or below path in our mount namespace (none is made there normally:
+    liblxc mounts in the container's namespace; a crash must not leave one on the host either)."""
+    prefix = path.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [ln.split()[4] for ln in f]
+    except OSError:
+        return []
+    points = [p.replace("\\040", " ") for p in points if p == path or p.startswith(prefix)]
+    if not points:
+        return []
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    left = []
+    for p in sorted(points, key=len, reverse=True):
+        if libc.umount2(os.fsencode(p), 2) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+            left.append(p)  # 2: MNT_DETACH
+    return left
+
+
+def destroy(rd: RunDir, rec: Record, timeout: float) -> None:
+    """Kill everything of the container and remove its cgroups, mounts and runtime dir, within
+    about `timeout` seconds. On failure the record stays and LxcriError says what is left."""
+    end = time.monotonic() + timeout
+    own = _own_dirs(rec)
+    # the monitor first: while it runs it may still start the init or a hook
+    for pid, start in ((rec.monitor_pid, rec.monitor_start), (rec.init_pid, rec.init_start)):
+        if proc.alive(pid, start):
+            proc.kill(pid, proc.SIGKILL)
+    if rec.monitor_pid and not rec.init_pid:
+        # a create that died before its init reported: liblxc's init dies with the monitor
+        proc.wait_gone(rec.monitor_pid, rec.monitor_start, max(0.0, end - time.monotonic()))
+    while True:
+        signal_all(rec, proc.SIGKILL)
+        left_pids = members(own)
+        for pid in left_pids:
+            proc.kill(pid, proc.SIGKILL)
+        alive = [p for p in left_pids if _living(p, 0)]
+        if _living(rec.init_pid, rec.init_start):
+            alive.append(rec.init_pid)
+        if not alive or time.monotonic() > end:
+            break
+        time.sleep(0.005)
+    if alive:
+        raise LxcriError(f"container {rec.id}: processes {', '.join(map(str, sorted(alive)[:10]))} "
+                         f"did not die within {timeout:.0f}s")
+    # children first across the board: a claim may be the parent of a recorded dir
+    dirs = sorted({*own, *rec.cgroup_claims}, key=len, reverse=True)
+    left = _rmdir_all(dirs, end)
+    left += _unmount_under(rd.path)
+    if left:
+        raise LxcriError(f"container {rec.id}: cannot remove {', '.join(left[:5])}"
+                         f"{' and more' if len(left) > 5 else ''} within {timeout:.0f}s")
