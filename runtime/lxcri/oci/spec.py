@@ -53,12 +53,24 @@ def _expect(cond: bool, msg: str) -> None:
         raise SpecError(msg)
 
 
+def control_char(value: str) -> str | None:
+    """The first character liblxc's config or a C string could take for a line end, a field
+    separator or an end of string (any ASCII control character, tab included), or a lone
+    surrogate (no UTF-8 for liblxc): None when there is none."""
+    for ch in value:
+        if ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
+            return ch
+    return None
+
+
 def check_text(value: object, field: str) -> str:
-    """A string that may go into liblxc config: no newline, no NUL."""
+    """A string that may go into liblxc config (one `key = value` line, which liblxc ends at
+    \n or \r) or a path: no control characters at all."""
     _expect(isinstance(value, str), f"config.json: {field} must be a string")
     assert isinstance(value, str)
-    _expect("\n" not in value and "\r" not in value and "\0" not in value,
-            f"config.json: {field} must not contain newlines or NUL bytes")
+    bad = control_char(value)
+    _expect(bad is None, f"config.json: {field} must not contain newlines or other control characters "
+                         f"(found {bad!r})")
     return value
 
 
@@ -123,6 +135,8 @@ def check_lsm(config: dict[str, Any]) -> tuple[str, str]:
     """
     process = config.get("process") or {}
     linux = config.get("linux") or {}
+    if linux.get("mountLabel"):
+        check_text(linux["mountLabel"], "linux.mountLabel")  # refused even where it is then ignored
     if linux.get("mountLabel") and not lsm_enabled("selinux"):
         # a label for files has no meaning without SELinux (crun and go-selinux ignore it too);
         # the option would make the kernel refuse the mounts
