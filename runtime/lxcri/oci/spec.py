@@ -84,6 +84,9 @@ def _strings(value: object, field: str) -> list[str]:
 
 def check_process(process: Any, where: str = "process") -> None:
     _expect(isinstance(process, dict), f"config.json: {where} must be an object")
+    from lxcri.oci.schema import check_process_shape
+
+    check_process_shape(process, where)
     args = process.get("args")
     _expect(args is not None, f"{where}.args is missing: nothing to run")
     _strings(args, f"{where}.args")
@@ -169,18 +172,24 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
     try:
         config = jsonlite.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         import json  # only now: the full parser's error says where the JSON is broken
 
         try:
             config = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
             raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
+        except RecursionError:
+            raise SpecError(f"{cfg_path}: nested too deeply to be a container config") from None
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
+    from lxcri.oci.schema import check_config
+
+    config = check_config(config)  # every field's type and range, named; nulls read as absent
     _expect(isinstance(config.get("ociVersion"), str), "config.json: ociVersion is missing")
     root = config.get("root")
     _expect(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"] != "",
             "config.json: root.path is missing")
+    assert isinstance(root, dict)
     rootfs = os.path.join(path, check_text(root["path"], "root.path"))
     _expect(os.path.isdir(rootfs), f"rootfs {rootfs}: no such directory")
     if need_process or "process" in config:
