@@ -118,7 +118,7 @@ def test_process_items():
                        "noNewPrivileges": True, "oomScoreAdj": 100},
            "linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}
     items = dict(process(cfg))
-    assert items == {"lxc.init.cwd": "/w", "lxc.prlimit.nofile": "10:unlimited", "lxc.no_new_privs": "1",
+    assert items == {"lxc.init.cwd": "/", "lxc.prlimit.nofile": "10:unlimited", "lxc.no_new_privs": "1",
                      "lxc.proc.oom_score_adj": "100", "lxc.sysctl.net.ipv4.ip_forward": "1"}
     with pytest.raises(TranslateError, match="exceeds"):
         process({"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]}})

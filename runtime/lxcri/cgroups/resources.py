@@ -9,6 +9,7 @@ one), which on a hybrid host differs per controller (hugetlb only in cgroup2 her
 from __future__ import annotations
 
 from lxcri.errors import CgroupError
+from lxcri.oci.spec import control_char
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +25,23 @@ def _int(v: object, field: str, minimum: int | None = None) -> int:
     if minimum is not None and v < minimum:
         raise CgroupError(f"linux.resources.{field} must be at least {minimum}")
     return v
+
+
+# unified keys that are no limit: liblxc turns devices.* into the device policy (bypassing
+# linux.resources.devices), and the others move or kill processes
+_NOT_LIMITS = ("devices.", "cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.subtree_control")
+
+
+def _unified_entry(key: object, val: object) -> None:
+    """One linux.resources.unified entry: a cgroup v2 file and a value, each of them text that
+    may become a line of liblxc's config (which ends lines at \\r too): no control character."""
+    if (not isinstance(key, str) or "/" in key or key.startswith(".") or "." not in key
+            or not all(c.isalnum() or c in "._-" for c in key) or not key.isascii()):
+        raise CgroupError(f"linux.resources.unified: {key!r} is not a cgroup v2 file name")
+    if key.startswith(_NOT_LIMITS):
+        raise CgroupError(f"linux.resources.unified: {key!r} is not a resource limit lxcri sets")
+    if not isinstance(val, str) or control_char(val) is not None:
+        raise CgroupError(f"linux.resources.unified[{key}] must be a one-line string without control characters")
 
 
 def _dev(d: dict[str, Any], field: str) -> str:
@@ -182,10 +200,7 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
                     f"{name} {_int(p.get('priority'), f'network.priorities[{i}].priority', 0)}"))
 
     for key, val in (res.get("unified") or {}).items():
-        if not isinstance(key, str) or "/" in key or key.startswith(".") or "." not in key:
-            raise CgroupError(f"linux.resources.unified: {key!r} is not a cgroup v2 file name")
-        if not isinstance(val, str) or "\n" in val:
-            raise CgroupError(f"linux.resources.unified[{key}] must be a one-line string")
+        _unified_entry(key, val)
         ctrl = key.split(".", 1)[0]
         if where.get(ctrl, 2 if ctrl == "cgroup" else 0) != 2:
             raise CgroupError(f"linux.resources.unified[{key}]: the {ctrl} controller is not on cgroup v2 here")

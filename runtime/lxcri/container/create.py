@@ -136,7 +136,8 @@ def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
         umask=user.get("umask"), preserve_fds=preserve_fds,
         uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
         caps=capabilities.masks(p.get("capabilities")), hooks=hooks,
-        no_new_privs=bool(p.get("noNewPrivileges")), seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
+        no_new_privs=bool(p.get("noNewPrivileges")), cwd=p.get("cwd") or "/",
+        seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
         domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
         readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
         masked_paths=mounts.masked_path_list(cfg), mount_attrs=mounts.recursive_attrs(cfg),
@@ -537,6 +538,7 @@ class Creation:
 
         c = _lxc.Container(self.cid, self.settings.root)
         for key, value in items:
+            lxcconf.check_item(key, value)  # no value may carry a line of its own into liblxc's config
             # the raw setter: the high-level one silently keeps the old value on a mismatch
             if not c.set_config_item(key, value):
                 raise TranslateError(f"liblxc rejected the config item {key} = {value}")

@@ -7,6 +7,9 @@ them. Keeping this free of side effects keeps it testable without root.
 
 from __future__ import annotations
 
+from lxcri.errors import TranslateError
+from lxcri.oci.spec import control_char
+
 Items = list[tuple[str, str]]
 
 
@@ -33,6 +36,31 @@ class Context:
 
 
 INIT_IN_CONTAINER = "/dev/.lxcri-init"
+
+
+# where the values of liblxc's keys come from, for an error in the user's terms
+_FIELDS = (
+    ("lxc.rootfs.path", "root.path (or the bundle path)"), ("lxc.mount.entry", "mounts"),
+    ("lxc.cgroup.dir.", "linux.cgroupsPath"), ("lxc.sysctl.", "linux.sysctl"),
+    ("lxc.cgroup2.", "linux.resources"), ("lxc.cgroup.", "linux.resources"), ("lxc.uts.name", "hostname"),
+    ("lxc.namespace.share.", "linux.namespaces[].path"), ("lxc.idmap", "linux.uidMappings/gidMappings"),
+    ("lxc.log.file", "--root"), ("lxc.rootfs.mount", "--root"),
+)
+
+
+def check_item(key: str, value: str) -> None:
+    """The one gate every item passes on its way to liblxc (container/create.py sets them).
+
+    liblxc's config is `key = value` lines, and its parser ends a line at \\r as well as
+    \\n: a control character in any value would let config.json add lines of its own,
+    such as an lxc.hook.pre-start that liblxc runs as host root. Each field is checked
+    where it is read, with its name; this catches whatever a future field forgets.
+    """
+    bad = control_char(key) or control_char(value)
+    if bad is not None:
+        field = next((f for prefix, f in _FIELDS if key.startswith(prefix)), f"the value for liblxc's {key}")
+        raise TranslateError(f"config.json: {field} must not contain newlines or other control characters "
+                             f"(found {bad!r} in {key})")
 
 
 def escape_fstab(path: str) -> str:

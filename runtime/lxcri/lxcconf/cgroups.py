@@ -12,6 +12,7 @@ from lxcri.cgroups.fs import monitor_cgroup
 from lxcri.container.rundir import check_id
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items
+from lxcri.oci.spec import check_text
 
 TYPE_CHECKING = False
 
@@ -64,8 +65,7 @@ def cgroup_path(config: dict[str, Any], container_id: str, systemd: bool) -> str
     if raw is None or raw == "":
         check_id(container_id)
         return f"/lxcri/{container_id}" if not systemd else systemd_path(f"system.slice:lxcri:{container_id}")
-    if not isinstance(raw, str) or "\n" in raw or "\0" in raw:
-        raise TranslateError("config.json: linux.cgroupsPath must be a string")
+    raw = check_text(raw, "linux.cgroupsPath")  # a line of liblxc's config: no \r, \n, NUL or other control
     if systemd or (":" in raw and not raw.startswith("/")):
         return systemd_path(raw)
     norm = posixpath.normpath("/" + raw.lstrip("/"))

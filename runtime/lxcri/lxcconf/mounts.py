@@ -63,9 +63,29 @@ def is_bind(fstype: object, options: list[str]) -> bool:
 
 
 def _entry(source: str, dest: str, fstype: str, options: list[str]) -> tuple[str, str]:
+    # every field escaped: liblxc reads the entry as an fstab line (getmntent), whose fields
+    # are separated by blanks and whose \\040-style escapes it decodes in each of them
     opts = ",".join(options) if options else "defaults"
     return ("lxc.mount.entry",
-            f"{escape_fstab(source)} {escape_fstab(dest.lstrip('/'))} {fstype} {opts} 0 0")
+            f"{escape_fstab(source)} {escape_fstab(dest.lstrip('/'))} {escape_fstab(fstype)} "
+            f"{escape_fstab(opts)} 0 0")
+
+
+def check_fstype(value: object, field: str) -> str:
+    """A filesystem type as mount(2) takes it (`tmpfs`, `fuse.sshfs`): nothing that could shift
+    the fields of an fstab line or name a second type."""
+    t = check_text(value, field)
+    if not t or not all(c.isalnum() or c in "._+-" for c in t) or not t.isascii():
+        raise TranslateError(f"config.json: {field} {t!r} is not a filesystem type name")
+    return t
+
+
+def check_option(value: object, field: str) -> str:
+    """One mount option: no blank (a field separator of the entry), no control character."""
+    o = check_text(value, field)
+    if any(c.isspace() for c in o):
+        raise TranslateError(f"config.json: {field} {o!r} contains whitespace")
+    return o
 
 
 def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
@@ -75,15 +95,14 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
         if not isinstance(m, dict):
             raise TranslateError(f"config.json: {field} must be an object")
         dest = container_path(m.get("destination"), f"{field}.destination")
-        fstype = m.get("type") or "none"
-        check_text(fstype, f"{field}.type")
+        fstype = check_fstype(m.get("type") or "none", f"{field}.type")
         source = m.get("source") or fstype
         check_text(source, f"{field}.source")
         options = m.get("options") or []
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise TranslateError(f"config.json: {field}.options must be a list of strings")
-        for o in options:
-            check_text(o, f"{field}.options")
+        for j, o in enumerate(options):
+            check_option(o, f"{field}.options[{j}]")
         # devpts is mounted like any other mount, in the config's order (liblxc's own, with
         # lxc.pty.max, would come after all of them); the init helper then makes /dev/ptmx
         # the symlink to pts/ptmx that the runtime-spec asks for

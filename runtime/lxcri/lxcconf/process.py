@@ -1,7 +1,7 @@
 """process and linux.sysctl -> the liblxc items for what liblxc applies before the init.
 
-rlimits, no_new_privs, oom_score_adj, sysctls and the working directory are set by
-liblxc. User, groups, capabilities, umask, env and argv are applied by lxcri's init
+rlimits, no_new_privs, oom_score_adj and sysctls are set by liblxc. User, groups,
+capabilities, umask, env, argv and the working directory are applied by lxcri's init
 helper right before exec (see libexec/src/init.c), so they are not here.
 """
 
@@ -34,7 +34,10 @@ def _limit(v: object, field: str) -> str:
 
 def process(config: dict[str, Any]) -> Items:
     proc = config.get("process") or {}
-    items: Items = [("lxc.init.cwd", proc.get("cwd") or "/")]
+    # liblxc would chdir to the cwd with its own fds open (cgroup dirs, the runtime dir), and
+    # process.cwd may say /proc/self/fd/N: a host directory. The init helper enters the cwd
+    # once only the container's fds are left, and checks it is inside the root (init.c).
+    items: Items = [("lxc.init.cwd", "/")]
     seen: set[str] = set()
     for i, rl in enumerate(proc.get("rlimits") or []):
         if not isinstance(rl, dict) or rl.get("type") not in RLIMITS:

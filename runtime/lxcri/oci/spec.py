@@ -53,12 +53,24 @@ def _expect(cond: bool, msg: str) -> None:
         raise SpecError(msg)
 
 
+def control_char(value: str) -> str | None:
+    """The first character liblxc's config or a C string could take for a line end, a field
+    separator or an end of string (any ASCII control character, tab included), or a lone
+    surrogate (no UTF-8 for liblxc): None when there is none."""
+    for ch in value:
+        if ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
+            return ch
+    return None
+
+
 def check_text(value: object, field: str) -> str:
-    """A string that may go into liblxc config: no newline, no NUL."""
+    """A string that may go into liblxc config (one `key = value` line, which liblxc ends at
+    \n or \r) or a path: no control characters at all."""
     _expect(isinstance(value, str), f"config.json: {field} must be a string")
     assert isinstance(value, str)
-    _expect("\n" not in value and "\r" not in value and "\0" not in value,
-            f"config.json: {field} must not contain newlines or NUL bytes")
+    bad = control_char(value)
+    _expect(bad is None, f"config.json: {field} must not contain newlines or other control characters "
+                         f"(found {bad!r})")
     return value
 
 
@@ -72,6 +84,9 @@ def _strings(value: object, field: str) -> list[str]:
 
 def check_process(process: Any, where: str = "process") -> None:
     _expect(isinstance(process, dict), f"config.json: {where} must be an object")
+    from lxcri.oci.schema import check_process_shape
+
+    check_process_shape(process, where)
     args = process.get("args")
     _expect(args is not None, f"{where}.args is missing: nothing to run")
     _strings(args, f"{where}.args")
@@ -123,6 +138,8 @@ def check_lsm(config: dict[str, Any]) -> tuple[str, str]:
     """
     process = config.get("process") or {}
     linux = config.get("linux") or {}
+    if linux.get("mountLabel"):
+        check_text(linux["mountLabel"], "linux.mountLabel")  # refused even where it is then ignored
     if linux.get("mountLabel") and not lsm_enabled("selinux"):
         # a label for files has no meaning without SELinux (crun and go-selinux ignore it too);
         # the option would make the kernel refuse the mounts
@@ -155,18 +172,24 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
     try:
         config = jsonlite.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         import json  # only now: the full parser's error says where the JSON is broken
 
         try:
             config = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
             raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
+        except RecursionError:
+            raise SpecError(f"{cfg_path}: nested too deeply to be a container config") from None
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
+    from lxcri.oci.schema import check_config
+
+    config = check_config(config)  # every field's type and range, named; nulls read as absent
     _expect(isinstance(config.get("ociVersion"), str), "config.json: ociVersion is missing")
     root = config.get("root")
     _expect(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"] != "",
             "config.json: root.path is missing")
+    assert isinstance(root, dict)
     rootfs = os.path.join(path, check_text(root["path"], "root.path"))
     _expect(os.path.isdir(rootfs), f"rootfs {rootfs}: no such directory")
     if need_process or "process" in config:

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealed.h"
+
 #define FLAG_TERMINAL 1u
 #define FLAG_CAPS 2u
 #define FLAG_READONLY 4u
@@ -961,6 +963,88 @@ static void close_from_but(unsigned int lowest, int keep)
 	close_from((unsigned int)keep + 1);
 }
 
+/* fds from..to closed (close_range, or one by one on an old kernel) */
+static void close_span(unsigned int from, unsigned int to)
+{
+	if (from > to)
+		return;
+	if (syscall(SYS_close_range, from, to, 0) == 0)
+		return;
+	for (unsigned int fd = from; fd <= to && fd < 65536; fd++)
+		close((int)fd);
+}
+
+/*
+ * Every fd from lowest on closed but `a` and `b` (-1: none), before the working directory
+ * is resolved: whatever lxcri's or liblxc's fd stays open is a way back to the host, as
+ * /proc/self/fd/N (a cgroup directory, the runtime dir), which a pod's workingDir can
+ * name (the CVE-2024-21626 class). The preserved fds (3..lowest-1) are the caller's.
+ */
+static void close_all_but(unsigned int lowest, int a, int b)
+{
+	int keep[2] = {a < b ? a : b, a < b ? b : a};
+	unsigned int from = lowest;
+
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < 0 || keep[i] < (int)from)
+			continue;
+		close_span(from, (unsigned int)keep[i] - 1);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_span(from, ~0u);
+}
+
+/*
+ * chdir to the process's cwd, resolved in the container's mount namespace after
+ * pivot_root, then proved to be inside the container's root: the kernel's getcwd
+ * answers "(unreachable)..." for a directory outside the root (a leaked fd's, a
+ * host path through a magic link), which no path in the container can name.
+ * Returns 0, or -errno of chdir (a directory outside the root is fatal at once).
+ */
+static int enter_cwd(const char *cwd)
+{
+	char buf[PATH_MAX + 64];
+	long n;
+
+	if (chdir(cwd) < 0)
+		return -errno;
+	n = syscall(SYS_getcwd, buf, sizeof(buf));
+	if (n < 0)
+		die("cwd \"%s\": cannot verify it: %s", cwd, strerror(errno));
+	if (buf[0] != '/') {
+		/* leave no way out before failing: back to the container's root */
+		if (chdir("/") < 0)
+			_exit(127);
+		die("cwd \"%s\" is outside the container's root filesystem", cwd);
+	}
+	return 0;
+}
+
+/* As runc: the cwd is entered with root's rights if it can be (a directory only root may
+ * search), else again once the process's user is set (a directory root cannot search,
+ * e.g. on a root-squashed network share); *deferred says to try again after apply_user. */
+static void cwd_before_user(const char *cwd, int *deferred)
+{
+	int r = enter_cwd(cwd);
+
+	*deferred = 0;
+	if (r == -EACCES || r == -EPERM)
+		*deferred = 1;
+	else if (r < 0)
+		die("chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(-r));
+}
+
+static void cwd_after_user(const char *cwd, int deferred)
+{
+	int r;
+
+	if (!deferred)
+		return;
+	r = enter_cwd(cwd);
+	if (r < 0)
+		die("chdir to cwd (\"%s\") set in config.json failed: %s", cwd, strerror(-r));
+}
+
 /*
  * lxcri-init exec SYNC_FD: the process of `lxcri exec`. lxcri has put us in the
  * container's cgroup; we join its namespaces, fork (a pid namespace is entered by
@@ -1011,7 +1095,7 @@ static int exec_main(void)
 {
 	struct spec s;
 	char *exe;
-	int status;
+	int status, cwd_deferred = 0;
 
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
@@ -1025,8 +1109,9 @@ static int exec_main(void)
 			new_console();
 		if ((s.flags & FLAG_TERMINAL) && isatty(0) && ioctl(0, TIOCSCTTY, 0) < 0)
 			die("cannot make the terminal the controlling one: %s", strerror(errno));
-		if (chdir(s.cwd[0] ? s.cwd : "/") < 0)
-			die("chdir to cwd (\"%s\") set in config.json failed: %s", s.cwd, strerror(errno));
+		/* nothing of the host's is left open to resolve the cwd through */
+		close_all_but(3 + s.preserve_fds, sync_fd, -1);
+		cwd_before_user(s.cwd[0] ? s.cwd : "/", &cwd_deferred);
 		for (uint32_t i = 0; i < s.nrlimits; i++)
 			if (setrlimit((int)s.rlimits[i].resource, &s.rlimits[i].lim) < 0)
 				die("setrlimit %u: %s", s.rlimits[i].resource, strerror(errno));
@@ -1036,6 +1121,7 @@ static int exec_main(void)
 		if (!(s.exec_flags & EXEC_NO_NEW_PRIVS) || has_notify(&s.sc))
 			load_seccomp(&s.sc);
 		apply_user(&s);
+		cwd_after_user(s.cwd[0] ? s.cwd : "/", cwd_deferred);
 		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			die("no_new_privs: %s", strerror(errno));
 		exe = resolve(s.args.v[0], &s.env);
@@ -1081,9 +1167,15 @@ int main(int argc, char *argv[])
 	char *exe;
 	char byte;
 	ssize_t r;
+	int cwd_deferred = 0;
 
 	if (argc == 3 && strcmp(argv[1], "exec") == 0) {
+		char err[256];
+
 		sync_fd = atoi(argv[2]);
+		/* this helper's child enters the container's pid namespace: from a sealed copy only */
+		if (lxcri_reexec_sealed("lxcri-init", argv, err, sizeof(err)) < 0)
+			die("run the exec helper from a sealed copy: %s", err);
 		fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
 		return exec_main();
 	}
@@ -1133,6 +1225,9 @@ int main(int argc, char *argv[])
 			;
 		return 0;
 	}
+	/* nothing of the host's is left open to resolve the cwd through (see close_all_but) */
+	close_all_but(3 + s.preserve_fds, sync_fd, fifo_fd);
+	cwd_before_user(s.cwd[0] ? s.cwd : "/", &cwd_deferred);
 	/* without no_new_privs, loading a filter needs privileges we are about to drop;
 	 * a filter with a listener is loaded while lxcri can still pass its fd on */
 	set_exec_labels(&s);
@@ -1141,6 +1236,7 @@ int main(int argc, char *argv[])
 	/* as runc does: become the process's user before the wait, so that create
 	 * reports failures, and look the executable up with the user's rights */
 	apply_user(&s);
+	cwd_after_user(s.cwd[0] ? s.cwd : "/", cwd_deferred);
 	exe = resolve(s.args.v[0], &s.env);
 	reply('R', NULL);
 	close(sync_fd);

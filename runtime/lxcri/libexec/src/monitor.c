@@ -23,6 +23,8 @@
 
 #include <lxc/lxccontainer.h>
 
+#include "sealed.h"
+
 /*
  * liblxc 5 reports the init's end in error_num as a wait status for an exit
  * (code << 8), but a death by signal as (sig << 8) | 0x7f, the shape of a
@@ -87,6 +89,16 @@ int main(int argc, char *argv[])
 	if (argc != 3) {
 		fprintf(stderr, "usage: lxcri-monitor ROOT ID\n");
 		return 2;
+	}
+	/* The container's init is our child until it execs the init helper: in the container's
+	 * pid namespace (or a pod's shared one) it shows our executable. A sealed copy only. */
+	{
+		char err[256];
+
+		if (lxcri_reexec_sealed("lxcri-monitor", argv, err, sizeof(err)) < 0) {
+			fprintf(stderr, "lxcri-monitor: run from a sealed copy: %s\n", err);
+			return 1;
+		}
 	}
 	/* do not pin the caller's cwd (often the bundle) for the container's lifetime */
 	if (chdir("/") < 0)
