@@ -251,16 +251,21 @@ class Cgroup:
                 continue
             subdirs = [os.path.join(dp, n) for dp, dn, _ in os.walk(d, topdown=False) for n in dn]
             for path in [*subdirs, d]:
-                end = time.monotonic() + timeout
-                while True:
-                    try:
-                        os.rmdir(path)
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError as e:
-                        if e.errno != errno.EBUSY or time.monotonic() > end:
-                            left.append(path)
-                            break
-                        time.sleep(0.01)
+                if not rmdir_while_busy(path, time.monotonic() + timeout):
+                    left.append(path)
         return left
+
+
+def rmdir_while_busy(path: str, end: float) -> bool:
+    """rmdir a cgroup dir, retrying while the kernel says EBUSY (its last task is still exiting)
+    until the monotonic time `end`; False if it stays."""
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > end:
+                return False
+            time.sleep(0.01)

@@ -142,22 +142,16 @@ def _living(pid: int, start: int) -> bool:
     return f is not None and not int(f[6]) & 0x4  # PF_EXITING
 
 
+from lxcri.cgroups.fs import rmdir_while_busy  # noqa: E402
+
+
 def _rmdir_all(dirs: list[str], end: float) -> list[str]:
     """rmdir each directory and its children; retry while busy until `end`; what stays."""
     left: list[str] = []
     for d in dirs:
         for path in _tree(d):
-            while True:
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY or time.monotonic() > end:
-                        left.append(path)
-                        break
-                    time.sleep(0.01)
+            if not rmdir_while_busy(path, end):
+                left.append(path)
     return left
 
 
