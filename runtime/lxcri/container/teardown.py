@@ -22,7 +22,7 @@ import os
 import time
 
 from lxcri import proc
-from lxcri.cgroups.fs import Cgroup, hierarchies, monitor_cgroup, pid_paths
+from lxcri.cgroups.fs import Cgroup, hierarchies, monitor_cgroup, pid_paths, rmdir_while_busy
 from lxcri.container.rundir import Record, RunDir
 from lxcri.errors import LxcriError
 
@@ -142,7 +142,6 @@ def _living(pid: int, start: int) -> bool:
     return f is not None and not int(f[6]) & 0x4  # PF_EXITING
 
 
-from lxcri.cgroups.fs import rmdir_while_busy  # noqa: E402
 
 
 def _rmdir_all(dirs: list[str], end: float) -> list[str]:
