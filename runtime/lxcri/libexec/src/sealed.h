@@ -19,7 +19,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -40,6 +42,99 @@
 #define LXCRI_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 extern char **environ;
+
+/*
+ * The sealed copy is loaded from a memfd, so an $ORIGIN-relative RPATH (what the
+ * node tree gives the helpers, to find liblxc beside them) no longer points
+ * anywhere. Before the re-exec we hand the loader the directories of the libraries
+ * this process already has mapped, through LD_LIBRARY_PATH, and remember the
+ * caller's own value in LXCRI_SEALED_LDPATH ("=" and the value, or "" for unset); the copy puts it back
+ * first thing, so nothing it starts sees our path. Only libraries the loader
+ * already trusted for this process are named, so nothing new can be injected.
+ */
+#define LXCRI_LDPATH_MARK "LXCRI_SEALED_LDPATH"
+
+struct lxcri_ldpath {
+	char buf[4096];
+	size_t len;
+	int full;
+};
+
+static int lxcri_collect_libdir(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct lxcri_ldpath *p = data;
+	const char *name = info->dlpi_name, *slash;
+	size_t dlen;
+
+	(void)size;
+	if (!name || name[0] != '/' || !(slash = strrchr(name, '/')))
+		return 0;
+	dlen = (size_t)(slash - name);
+	if (dlen == 0)
+		dlen = 1;
+	/* skip a directory we already named; ':' separates, so a name holding one is unusable */
+	if (memchr(name, ':', dlen))
+		return 0;
+	for (const char *q = p->buf; q && *q;) {
+		const char *end = strchr(q, ':');
+		size_t qlen = end ? (size_t)(end - q) : strlen(q);
+
+		if (qlen == dlen && strncmp(q, name, dlen) == 0)
+			return 0;
+		q = end ? end + 1 : NULL;
+	}
+	if (p->len + dlen + 2 > sizeof(p->buf)) {
+		p->full = 1;
+		return 0;
+	}
+	if (p->len)
+		p->buf[p->len++] = ':';
+	memcpy(p->buf + p->len, name, dlen);
+	p->len += dlen;
+	p->buf[p->len] = '\0';
+	return 0;
+}
+
+/* Before the re-exec: point the loader at our libraries' directories. */
+static void lxcri_ldpath_for_copy(void)
+{
+	static struct lxcri_ldpath p;
+	const char *old = getenv("LD_LIBRARY_PATH");
+
+	p.len = 0;
+	p.full = 0;
+	p.buf[0] = '\0';
+	dl_iterate_phdr(lxcri_collect_libdir, &p);
+	if (p.len == 0 || p.full)
+		return; /* static, or too many to name: the copy's loader uses its defaults */
+	if (old) {
+		size_t n = strlen(old) + 2;
+		char *mark = malloc(n);
+
+		if (!mark)
+			return;
+		snprintf(mark, n, "=%s", old);
+		setenv(LXCRI_LDPATH_MARK, mark, 1);
+		free(mark);
+	} else {
+		setenv(LXCRI_LDPATH_MARK, "", 1);
+	}
+	setenv("LD_LIBRARY_PATH", p.buf, 1);
+}
+
+/* In the copy: give back the caller's LD_LIBRARY_PATH (or its absence). */
+static void lxcri_ldpath_restore(void)
+{
+	const char *old = getenv(LXCRI_LDPATH_MARK);
+
+	if (!old)
+		return;
+	if (old[0] == '=')
+		setenv("LD_LIBRARY_PATH", old + 1, 1);
+	else
+		unsetenv("LD_LIBRARY_PATH");
+	unsetenv(LXCRI_LDPATH_MARK);
+}
 
 /* Is this process's executable a memfd with all our seals? */
 static int lxcri_running_sealed(void)
@@ -69,8 +164,10 @@ static int lxcri_reexec_sealed(const char *name, char **argv, char *err, size_t 
 	char self[64];
 	ssize_t len;
 
-	if (lxcri_running_sealed())
+	if (lxcri_running_sealed()) {
+		lxcri_ldpath_restore();
 		return 0;
+	}
 	/* a memfd without our seals: something went wrong after the re-exec; never loop */
 	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (len > 0 && (self[len] = '\0', strncmp(self, "/memfd:", 7) == 0)) {
@@ -108,7 +205,9 @@ static int lxcri_reexec_sealed(const char *name, char **argv, char *err, size_t 
 		close(mfd);
 		return -1;
 	}
+	lxcri_ldpath_for_copy();
 	syscall(SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
+	lxcri_ldpath_restore();
 	snprintf(err, errlen, "exec the sealed copy: %s", strerror(errno));
 	close(mfd);
 	return -1;
