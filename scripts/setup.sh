@@ -17,6 +17,7 @@ PKGS=(
   uidmap                                        # newuidmap, as on many nodes: lxcri must map ids without it
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
+  lxcfs fuse3                                   # per-container /proc views (lxcfs annotation)
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

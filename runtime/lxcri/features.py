@@ -46,7 +46,20 @@ def _seccomp_host() -> bool:
         return False
 
 
-def features() -> dict[str, Any]:
+def _lxcfs(path: str) -> str:
+    """Whether an lxcfs serves at path now (what a container that asks for it would get)."""
+    from lxcri.lxcconf.lxcfs import mounted_at
+
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return str(mounted_at(path, f.read())).lower()
+    except OSError:
+        return "false"
+
+
+def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, Any]:
+    from lxcri.lxcconf.lxcfs import ANNOTATION
+
     hs = hierarchies()
     import _lxc
 
@@ -83,5 +96,9 @@ def features() -> dict[str, Any]:
             "org.linuxcontainers.lxc.version": _lxc.get_version(),
             "org.linuxcontainers.lxcri.host.apparmor": str(_lsm("apparmor")).lower(),
             "org.linuxcontainers.lxcri.host.selinux": str(_lsm("selinux")).lower(),
+            # the per-container switch, and whether this node's lxcfs is there to serve it
+            "org.linuxcontainers.lxcri.annotations": ANNOTATION,
+            "org.linuxcontainers.lxcri.lxcfs.path": lxcfs_path,
+            "org.linuxcontainers.lxcri.lxcfs.mounted": _lxcfs(lxcfs_path),
         },
     }

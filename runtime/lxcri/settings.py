@@ -22,6 +22,8 @@ DEFAULTS: dict[str, object] = {
     "create_timeout": 60.0,  # seconds create waits for the container init to report
     "kill_timeout": 10.0,  # seconds delete waits for the container and its monitor to go
     "warm_server": True,  # short commands run in a fork of a started lxcri (see zygote.py)
+    "lxcfs": False,  # lxcfs views for every container, unless its annotation says otherwise
+    "lxcfs_path": "/var/lib/lxcfs",  # where lxcfs is mounted (Debian's default)
 }
 
 
@@ -41,6 +43,8 @@ class Settings:
     create_timeout: float
     kill_timeout: float
     warm_server: bool
+    lxcfs: bool
+    lxcfs_path: str
 
     def __init__(self) -> None:
         for k, v in DEFAULTS.items():

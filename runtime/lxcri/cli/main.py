@@ -232,7 +232,7 @@ def cmd_resume(a: Parsed, s: Settings) -> int:
 def cmd_features(a: Parsed, s: Settings) -> int:
     from lxcri.features import features
 
-    print(json.dumps(features(), indent=2))
+    print(json.dumps(features(s.lxcfs_path), indent=2))
     return 0
 
 

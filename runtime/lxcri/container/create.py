@@ -105,7 +105,23 @@ def _kind_in_container(rootfs: str) -> mounts.KindOf:
     return kind
 
 
-def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.Items:
+def _lxcfs_mounts(path: str) -> lxcconf.Items:
+    """lxcfs's binds, after a look at what is mounted at path and which views it serves."""
+    from lxcri.lxcconf import lxcfs
+
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    except OSError:
+        mountinfo = ""
+    present = {rel for rel in lxcfs.FILES if os.path.isfile(os.path.join(path, rel))}
+    return lxcfs.mounts(path, mountinfo, present)
+
+
+def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool, lxcfs_default: bool = False,
+              lxcfs_path: str = "/var/lib/lxcfs") -> lxcconf.Items:
+    from lxcri.lxcconf import lxcfs
+
     cfg = bundle.config
     kind_of = _kind_in_container(bundle.rootfs)
     items: lxcconf.Items = []
@@ -117,6 +133,8 @@ def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool) -> lxcconf.It
     items += cgroups.resources(cfg, ctx)
     items += lxcprocess.process(cfg)
     items += mounts.mounts(cfg, ctx, _kind_of_host)
+    if lxcfs.wanted(cfg, lxcfs_default):
+        items += _lxcfs_mounts(lxcfs_path)  # over the config's /proc and /sys, so after them
     items += mounts.masked_paths(cfg, kind_of)
     items += base.init_mount(ctx)
     items += mounts.devpts_guard(cfg)
@@ -445,7 +463,7 @@ class Creation:
             debug=s.debug, controllers=cgroup_controllers(),
             hierarchies=[(os.path.basename(h.mountpoint), h.mountpoint) for h in hierarchies()],
         )
-        items = translate(bundle, ctx, s.systemd_cgroup)
+        items = translate(bundle, ctx, s.systemd_cgroup, s.lxcfs, s.lxcfs_path)
         # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one
         items.append(("lxc.keyring.session", "0" if opts.no_new_keyring else "1"))
         os.mkdir(ctx.rootfs_mount, 0o711)
