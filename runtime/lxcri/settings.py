@@ -24,6 +24,7 @@ DEFAULTS: dict[str, object] = {
     "warm_server": True,  # short commands run in a fork of a started lxcri (see zygote.py)
     "lxcfs": False,  # lxcfs views for every container, unless its annotation says otherwise
     "lxcfs_path": "/var/lib/lxcfs",  # where lxcfs is mounted (Debian's default)
+    "call_log": "/run/lxcri/calls.log",  # one line per call for the agent's metrics, if it exists
 }
 
 
@@ -45,6 +46,7 @@ class Settings:
     warm_server: bool
     lxcfs: bool
     lxcfs_path: str
+    call_log: str
 
     def __init__(self) -> None:
         for k, v in DEFAULTS.items():

@@ -154,6 +154,7 @@ def _preload() -> None:
     import _lxc  # noqa: F401
     import yaml  # noqa: F401  (read with /etc/lxcri/lxcri.yaml on every call where that file exists)
 
+    import lxcri.calllog
     import lxcri.cli.main
     import lxcri.container.create
     import lxcri.container.delete

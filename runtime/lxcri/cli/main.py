@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from lxcri import __version__, log
 from lxcri import jsonlite as json
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None =
     # the client found no warm server for this installation: start one once this call is done
     missing = os.environ.pop("LXCRI_ZYGOTE_MISSING", None) == "1"
     s: Settings | None = None
+    started = time.perf_counter()
+    command = ""
+    code = 1
     try:
         if loaded is None:
             s = settings.load()
@@ -332,11 +336,14 @@ def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None =
         if not args.command:
             raise UsageError("no command given; see lxcri --help")
         log.debug("command", argv=" ".join(argv))
-        return RUN[args.command](args, s)
+        command = args.command
+        code = RUN[args.command](args, s)
+        return code
     except LxcriError as e:
         _report(e, argv, s)
         return 1
     except KeyboardInterrupt:
+        code = 130
         return 130
     except Exception as e:  # an lxcri bug: still one line for the caller, the traceback in the log
         import traceback
@@ -345,6 +352,10 @@ def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None =
         print(f"lxcri: internal error: {e!r}", file=sys.stderr)
         return 1
     finally:
+        if command and s is not None:
+            from lxcri import calllog
+
+            calllog.record(s.call_log, command, code, time.perf_counter() - started)
         if missing and s is not None and s.warm_server:
             from lxcri import zygote
 
