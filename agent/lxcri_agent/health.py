@@ -1,4 +1,4 @@
-"""``/healthz`` and ``/readyz`` for the DaemonSet's probes.
+"""``/healthz`` and ``/readyz`` for the DaemonSet's probes, and ``/metrics`` when given one.
 
 Live while the agent's loop runs; ready only when the runtime is installed, registered and
 nothing is owed (a CRI runtime restart that could not be done keeps the pod unready, which
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,12 +31,26 @@ class Health:
             return self.ready, self.detail
 
 
-def serve(listen: str, health: Health) -> ThreadingHTTPServer:
-    """Start the server in a daemon thread; ``listen`` is HOST:PORT (port 0 picks a free one)."""
+def serve(listen: str, health: Health, metrics: Callable[[], bytes] | None = None) -> ThreadingHTTPServer:
+    """Start the server in a daemon thread; ``listen`` is HOST:PORT (port 0 picks a free one).
+    ``metrics`` renders the Prometheus text for ``/metrics``."""
     host, _, port = listen.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/metrics" and metrics is not None:
+                from .metrics import CONTENT_TYPE
+
+                try:
+                    body, code, ctype = metrics(), 200, CONTENT_TYPE
+                except Exception as err:  # a scrape must not take the probes down
+                    body, code, ctype = f"metrics failed: {err!r}\n".encode(), 500, "text/plain"
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             ready, detail = health.get()
             if self.path == "/healthz":
                 code = 200
