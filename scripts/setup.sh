@@ -18,6 +18,7 @@ PKGS=(
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
   lxcfs fuse3                                   # per-container /proc views (lxcfs annotation)
+  mmdebstrap                                    # tests: a Debian rootfs with systemd (system containers)
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

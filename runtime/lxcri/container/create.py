@@ -404,6 +404,10 @@ class Creation:
         # OCI: process is needed by start, not by create; without it the container only exists
         bundle = load_bundle(opts.bundle, need_process=False)
         cfg = bundle.config
+        from lxcri.lxcconf import system
+
+        if system.wanted(cfg.get("annotations")):
+            system.apply(cfg)  # systemd as PID 1: cgroup namespace, writable cgroups, /run tmpfs
         no_process = "process" not in cfg
         if no_process:
             cfg["process"] = {"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}

@@ -14,12 +14,17 @@ from lxcri.container.rundir import RunDir
 from lxcri.container.status import status
 from lxcri.container.teardown import signal_all
 from lxcri.errors import StateError
+from lxcri.lxcconf import system
+
+SIGTERM = 15
 
 
 def kill(root: str, cid: str, sig_name: str, all_: bool) -> None:
     sig = proc.signal_number(sig_name)
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
+        if sig == SIGTERM and not all_ and system.recorded(rec.annotations):
+            sig = system.SHUTDOWN_SIGNAL  # stop means shut down, which systemd does on SIGRTMIN+3
         if all_:
             # nothing recorded yet (a create still at work, or killed before its init reported):
             # no process of the container can be told apart, and none outlives such a create
