@@ -6,6 +6,8 @@ are read at call time, so the document is truthful on every node.
 
 from __future__ import annotations
 
+import os
+
 from lxcri import OCI_VERSION, __version__
 from lxcri.cgroups.fs import hierarchies
 from lxcri.container.hooks import POINTS
@@ -43,6 +45,15 @@ def _seccomp_host() -> bool:
         with open("/proc/self/status") as f:
             return "Seccomp:" in f.read()
     except OSError:
+        return False
+
+
+def _idmapped_mounts() -> bool:
+    """mount_setattr(MOUNT_ATTR_IDMAP) came with Linux 5.12."""
+    release = os.uname().release.split(".")
+    try:
+        return (int(release[0]), int(release[1].split("-")[0])) >= (5, 12)
+    except (IndexError, ValueError):
         return False
 
 
@@ -89,7 +100,8 @@ def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, Any]:
             "apparmor": {"enabled": _lsm("apparmor")},
             "selinux": {"enabled": _lsm("selinux")},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            # idmap/ridmap binds with the container's own mapping, through liblxc's idmap=container
+            "mountExtensions": {"idmap": {"enabled": _idmapped_mounts()}},
         },
         "annotations": {
             "org.linuxcontainers.lxcri.version": __version__,

@@ -121,6 +121,8 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
                 raise TranslateError(f"config.json: {field}: bind source {source} does not exist")
             flag = "rbind" if "rbind" in options else "bind"
             create = "create=dir" if kind == "dir" else "create=file"
+            if "idmap" in options or "ridmap" in options:
+                kept.append(idmap_option(m, config, field))
             items.append(_entry(source, dest, "none", [flag, *kept, create]))
         else:
             label = (config.get("linux") or {}).get("mountLabel")
@@ -129,6 +131,28 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
                 kept.append(f'context="{label}"')
             items.append(_entry(source, dest, fstype, [*kept, "create=dir"]))
     return items
+
+
+def _norm_maps(maps: object) -> list[str]:
+    if not isinstance(maps, list):
+        return []
+    return sorted(f'{m.get("containerID")}:{m.get("hostID")}:{m.get("size")}' for m in maps if isinstance(m, dict))
+
+
+def idmap_option(m: dict[str, Any], config: dict[str, Any], field: str) -> str:
+    """An idmapped bind (`idmap`/`ridmap`, as CRI-O asks for a user-namespaced pod's volumes):
+    liblxc's `idmap=container` mounts it with the container's own mapping, so that files the
+    host's ids own appear with the container's ids inside. A mount may name its own mapping;
+    one equal to the container's is the same thing, another one liblxc cannot make here."""
+    if "user" not in created_namespaces(config):
+        raise TranslateError(f"config.json: {field}: an idmap mount needs a new user namespace")
+    linux = config.get("linux") or {}
+    for key in ("uidMappings", "gidMappings"):
+        own = m.get(key)
+        if own is not None and _norm_maps(own) != _norm_maps(linux.get(key)):
+            raise TranslateError(f"config.json: {field}.{key}: an idmap mount with a mapping other than the "
+                                 f"container's (linux.{key}) is not supported")
+    return "idmap=container"
 
 
 def devpts_guard(config: dict[str, Any]) -> Items:

@@ -1,0 +1,74 @@
+"""idmapped binds in a user-namespaced container (what CRI-O asks for a `hostUsers: false` pod's
+volumes): host files appear with the container's ids, and what the container writes lands with
+the host's ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from lxcri_testlib import leftovers, reap
+
+MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+def userns_bundle(make_bundle, tmp_path, script, options, mount_maps=None):
+    for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
+        d.chmod(0o711)
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "host-file").write_text("x")
+    os.chown(vol / "host-file", 0, 0)
+    b = make_bundle(["sh", "-c", script])
+    subprocess.run(["chown", "-R", "100000:100000", str(b.path / "rootfs")], check=True)
+    b.config["linux"]["namespaces"].append({"type": "user"})
+    b.config["linux"]["uidMappings"] = MAP
+    b.config["linux"]["gidMappings"] = MAP
+    m = {"destination": "/vol", "type": "bind", "source": str(vol), "options": ["rbind", "rw", *options]}
+    if mount_maps is not None:
+        m["uidMappings"] = m["gidMappings"] = mount_maps
+    b.config["mounts"].append(m)
+    return b.save(), vol
+
+
+def run(lxcri, b, tmp_path):
+    cid = lxcri.new_id("idmap")
+    pidf = tmp_path / f"{cid}.pid"
+    r = lxcri.create(b, cid, pid_file=pidf)
+    if r.returncode != 0:
+        return cid, r
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0, (b.path / "out.err").read_text()
+    lxcri("delete", cid, check=True)
+    return cid, r
+
+
+SCRIPT = "stat -c %u /vol/host-file; touch /vol/made-inside"
+
+
+def test_idmap_bind_shows_host_root_as_container_root(lxcri, make_bundle, tmp_path):
+    b, vol = userns_bundle(make_bundle, tmp_path, SCRIPT, ["idmap"])
+    cid, _ = run(lxcri, b, tmp_path)
+    assert (b.path / "out").read_text().split()[0] == "0"
+    assert (vol / "made-inside").stat().st_uid == 0  # container root writes as host root through the map
+    assert leftovers(cid, lxcri.root) == []
+
+
+def test_a_mount_mapping_equal_to_the_containers_is_accepted(lxcri, make_bundle, tmp_path):
+    b, _ = userns_bundle(make_bundle, tmp_path, SCRIPT, ["idmap"], mount_maps=MAP)
+    run(lxcri, b, tmp_path)
+    assert (b.path / "out").read_text().split()[0] == "0"
+
+
+def test_plain_bind_shows_the_overflow_id(lxcri, make_bundle, tmp_path):
+    b, _ = userns_bundle(make_bundle, tmp_path, "stat -c %u /vol/host-file", [])
+    run(lxcri, b, tmp_path)
+    assert (b.path / "out").read_text().split()[0] == "65534"
+
+
+def test_another_mapping_is_refused_naming_the_field(lxcri, make_bundle, tmp_path):
+    other = [{"containerID": 0, "hostID": 200000, "size": 1000}]
+    b, _ = userns_bundle(make_bundle, tmp_path, SCRIPT, ["idmap"], mount_maps=other)
+    cid, r = run(lxcri, b, tmp_path)
+    assert r.returncode != 0 and "uidMappings" in r.stderr and "mounts[" in r.stderr
+    assert leftovers(cid, lxcri.root) == []
