@@ -4,7 +4,9 @@ linux_ns_nopath: every namespace new, with a user namespace whose mapping root h
 /etc/subuid range for (newuidmap installed, as scripts/setup.sh does), the bundle directory
 itself the rootfs (`root.path` "."). linux_ns_itype: no namespace listed; lxcri, like crun,
 inherits every one but the mount namespace (README: liblxc always pivot_roots in the
-container's mount namespace). bench/runtime_tools.py runs the programs themselves.
+container's mount namespace). Elsewhere: linux_uid_mappings in test_operations.py
+(test_user_namespace_mappings_with_newuidmap_installed), linux_ns_path's mount namespace in
+test_mount_namespace.py. bench/runtime_tools.py runs the programs themselves.
 """
 
 from __future__ import annotations
