@@ -20,8 +20,9 @@ runtime-tools checkout must be given with --source.
 
 Installs golang-go and the Debian package on first use (as root, apt), so the test
 suite's setup does not carry a Go toolchain. crun 1.8 refuses this host's hybrid cgroup
-layout unless /sys/fs/cgroup/unified is hidden, so crun runs through a wrapper that does
-that in a private mount namespace (as bench/lifecycle.py does).
+layout unless /sys/fs/cgroup/unified is hidden, so there crun runs through a wrapper that
+does that in a private mount namespace (as bench/lifecycle.py does); a program that compares
+the container's mount namespace with its own (linux_ns_itype) then sees the wrapper's.
 
 Counting: a failed assert is a `not ok` line without a TODO directive. A program that
 times out, prints fewer asserts than its plan, or exits non-zero without a failed assert
