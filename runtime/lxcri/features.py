@@ -70,6 +70,7 @@ def _lxcfs(path: str) -> str:
 
 def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, Any]:
     from lxcri.lxcconf.lxcfs import ANNOTATION
+    from lxcri.lxcconf.system import ANNOTATION as SYSTEM
 
     hs = hierarchies()
     import _lxc
@@ -109,7 +110,8 @@ def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, Any]:
             "org.linuxcontainers.lxcri.host.apparmor": str(_lsm("apparmor")).lower(),
             "org.linuxcontainers.lxcri.host.selinux": str(_lsm("selinux")).lower(),
             # the per-container switch, and whether this node's lxcfs is there to serve it
-            "org.linuxcontainers.lxcri.annotations": ANNOTATION,
+            "org.linuxcontainers.lxcri.annotations": f"{ANNOTATION},{SYSTEM}",
+            "org.linuxcontainers.lxcri.system-containers": "true",
             "org.linuxcontainers.lxcri.lxcfs.path": lxcfs_path,
             "org.linuxcontainers.lxcri.lxcfs.mounted": _lxcfs(lxcfs_path),
         },

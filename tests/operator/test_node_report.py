@@ -22,8 +22,10 @@ from lxcri_agent.report.reporter import run_reporter
 FEATURES = {
     "ociVersionMin": "1.0.0", "ociVersionMax": "1.2.0",
     "linux": {"namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-              "seccomp": {"enabled": True}, "apparmor": {"enabled": False}, "selinux": {"enabled": False}},
-    "annotations": {"org.linuxcontainers.lxc.version": "5.0.2", "org.linuxcontainers.lxcri.version": "0.1.0"},
+              "seccomp": {"enabled": True}, "apparmor": {"enabled": False}, "selinux": {"enabled": False},
+              "mountExtensions": {"idmap": {"enabled": True}}},
+    "annotations": {"org.linuxcontainers.lxc.version": "5.0.2", "org.linuxcontainers.lxcri.version": "0.1.0",
+                    "org.linuxcontainers.lxcri.system-containers": "true"},
 }
 
 
@@ -91,7 +93,7 @@ def test_healthy_node(tree: ProbeConfig) -> None:
     rt = FakeRuntime()
     report = probe(tree, rt)
     assert report == Report(ready=True, cgroup="hybrid", seccomp=True, userns=True, apparmor=False,
-                            selinux=False, liblxc="5.0.2", lxcri="0.1.0")
+                            selinux=False, liblxc="5.0.2", lxcri="0.1.0", system_containers=True, idmap_mounts=True)
     verbs = [c[3] for c in rt.calls if "--root" in c]
     assert verbs[:2] == ["create", "start"] and verbs[-1] == "delete"
     assert rt.bundle is not None and not rt.bundle.exists()  # the smoke bundle is cleaned up

@@ -110,3 +110,12 @@ def test_admin_changed_label_is_set_back() -> None:
 def test_report_json_is_canonical() -> None:
     assert FULL.to_json() == Report.from_json(FULL.to_json()).to_json()
     assert Report(ready=True).to_json() == '{"ready":true,"v":1}'
+
+
+def test_capability_labels_for_system_userns_and_lxcfs_pods() -> None:
+    r = Report(ready=True, userns=True, idmap_mounts=False, system_containers=True, lxcfs=True)
+    got = desired_labels(r, "p")
+    assert got["p/system-containers"] == "true" and got["p/lxcfs"] == "true"
+    assert got["p/userns-pods"] == "false"  # user namespaces alone do not run hostUsers: false pods
+    assert desired_labels(Report(ready=True, userns=True, idmap_mounts=True), "p")["p/userns-pods"] == "true"
+    assert "p/userns-pods" not in desired_labels(Report(ready=True, userns=True), "p")  # unknown: no label

@@ -41,8 +41,11 @@ def desired_labels(report: Report | None, prefix: str, invalid: bool = False) ->
     if report is None:
         return {}
     labels = {f"{prefix}/runtime": READY if report.ready else NOT_READY}
+    userns_pods = None if report.userns is None or report.idmap_mounts is None else (
+        report.userns and report.idmap_mounts)
     flags = {"seccomp": report.seccomp, "userns": report.userns,
-             "apparmor": report.apparmor, "selinux": report.selinux}
+             "apparmor": report.apparmor, "selinux": report.selinux,
+             "system-containers": report.system_containers, "userns-pods": userns_pods, "lxcfs": report.lxcfs}
     for name, flag in flags.items():
         if flag is not None:
             labels[f"{prefix}/{name}"] = "true" if flag else "false"

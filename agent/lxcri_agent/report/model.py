@@ -53,6 +53,9 @@ class Report:
     selinux: bool | None = None
     liblxc: str | None = None
     lxcri: str | None = None
+    system_containers: bool | None = None  # systemd as a pod's PID 1 (the system-container annotation)
+    idmap_mounts: bool | None = None  # idmapped volume mounts, which user-namespaced pods need
+    lxcfs: bool | None = None  # an lxcfs answers at the runtime's lxcfs path
 
     def to_json(self) -> str:
         """Compact, key-sorted JSON, so that equal reports are byte-equal and compare cheaply."""
@@ -77,7 +80,7 @@ class Report:
             kwargs[key] = value
         if not isinstance(kwargs.get("ready"), bool):
             raise ReportError("'ready' must be true or false")
-        for key in ("seccomp", "userns", "apparmor", "selinux"):
+        for key in ("seccomp", "userns", "apparmor", "selinux", "system_containers", "idmap_mounts", "lxcfs"):
             if key in kwargs and not isinstance(kwargs[key], bool):
                 raise ReportError(f"{key!r} must be true or false")
         for key in ("reason", "cgroup", "liblxc", "lxcri"):

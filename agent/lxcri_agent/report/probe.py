@@ -82,6 +82,7 @@ class ProbeConfig:
     smoke_args: tuple[str, ...] = ("/bin/busybox", "sh", "-c", "echo lxcri-probe-ok > /out/result")
     timeout: float = 30.0
     workdir: str | None = None
+    lxcfs: str | None = None  # where the node's lxcfs is seen from here (None: not asked)
 
 
     @classmethod
@@ -97,11 +98,13 @@ class ProbeConfig:
         host = env.get("LXCRI_HOST_ROOT", "/host")
         prefix = env.get("LXCRI_PREFIX", "/opt/lxcri")
         root = env.get("LXCRI_RUNTIME_ROOT", "/run/lxcri")
+        lxcfs = env.get("LXCRI_LXCFS_PATH", "/var/lib/lxcfs")
         smoke = env.get("LXCRI_SMOKE_TEST", "true").lower() not in ("false", "0", "no")
         return cls(
             runtime=(os.path.join(host, prefix.lstrip("/"), "bin", "lxcri"),),
             root=os.path.join(host, root.lstrip("/"), "probe"),
             smoke_binary=env.get("LXCRI_SMOKE_BINARY", "/bin/busybox") if smoke else None,
+            lxcfs=os.path.join(host, lxcfs.lstrip("/")) if lxcfs else None,
         )
 
 
@@ -180,6 +183,11 @@ def read_features(doc: Mapping[str, Any], report: dict[str, Any]) -> None:
     report["apparmor"] = _flag(_get(linux, "apparmor", "enabled"))
     report["selinux"] = _flag(_get(linux, "selinux", "enabled"))
     report["liblxc"] = liblxc_version(doc)
+    report["idmap_mounts"] = _flag(_get(linux, "mountExtensions", "idmap", "enabled"))
+    notes = doc.get("annotations") or {}
+    if isinstance(notes, Mapping) and isinstance(namespaces, list):
+        report["system_containers"] = (notes.get("org.linuxcontainers.lxcri.system-containers") == "true"
+                                       and "cgroup" in namespaces)
 
 
 SMOKE_OK = "lxcri-probe-ok"
@@ -247,6 +255,15 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
             run([*rt, "delete", "--force", container_id], cfg.timeout)
 
 
+def _lxcfs_answers(mountpoint: Path) -> bool:
+    """An lxcfs is there and serves (a dead one leaves a mount whose reads fail)."""
+    try:
+        with open(mountpoint / "proc" / "uptime") as f:
+            return bool(f.read(64))
+    except OSError:
+        return False
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else "no error message"
@@ -285,6 +302,8 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
         with contextlib.suppress(OSError, ValueError):
             found["userns"] = int(Path(cfg.userns_sysctl).read_text().strip() or 0) > 0
 
+    if cfg.lxcfs is not None:
+        found["lxcfs"] = _lxcfs_answers(Path(cfg.lxcfs))
     if cfg.smoke_binary is not None:
         failure = smoke_test(cfg, run, f"lxcri-probe-{os.getpid()}-{time.monotonic_ns()}")
         if failure:
