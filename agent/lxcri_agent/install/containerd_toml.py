@@ -75,7 +75,7 @@ def desired_entry(doc: dict[str, Any], version: int, s: Settings) -> dict[str, A
     systemd = _get(runtimes, [default, "options", "SystemdCgroup"])
     if isinstance(systemd, bool):
         options["SystemdCgroup"] = systemd
-    return {"runtime_type": "io.containerd.runc.v2", "options": options}
+    return {"runtime_type": "io.containerd.runc.v2", "pod_annotations": list(s.pod_annotations), "options": options}
 
 
 _HEADER = re.compile(r"^([ \t]*)\[([^\[\]]+)\][ \t]*(#.*)?$")
@@ -101,6 +101,7 @@ def _render(keys: list[str], want: dict[str, Any], indent: str) -> str:
     lines = [
         f"{indent}[{head}]",
         f'{inner}runtime_type = "{want["runtime_type"]}"',
+        f"{inner}pod_annotations = [{', '.join(chr(34) + x + chr(34) for x in want['pod_annotations'])}]",
         "",
         f"{inner}[{head}.options]",
     ]
@@ -175,6 +176,7 @@ def edit_text(text: str, s: Settings) -> str:
     if have is not None and isinstance(have.get("options"), dict):
         entry = cur[keys[-1]]  # correct values in place, keeping the admin's extra keys out of it
         entry["runtime_type"] = want["runtime_type"]
+        entry["pod_annotations"] = want["pod_annotations"]
         opts_t = entry["options"]
         for k, v in want["options"].items():
             if k in opts_t:
@@ -196,6 +198,7 @@ def edit_text(text: str, s: Settings) -> str:
         inline = isinstance(cur, InlineTable)  # the admin wrote `runtimes = { ... }`: stay inline
         table: Any = tomlkit.inline_table() if inline else tomlkit.table()
         table.add("runtime_type", want["runtime_type"])
+        table.add("pod_annotations", want["pod_annotations"])
         opts: Any = tomlkit.inline_table() if inline else tomlkit.table()
         for k, v in want["options"].items():
             opts.add(k, v)
@@ -244,6 +247,7 @@ def dropin_text(version: int, s: Settings, doc: dict[str, Any]) -> str:
         "",
         f"[{head}]",
         f'  runtime_type = "{want["runtime_type"]}"',
+        f"  pod_annotations = [{', '.join(chr(34) + x + chr(34) for x in want['pod_annotations'])}]",
         f"  [{head}.options]",
     ]
     for k, v in want["options"].items():

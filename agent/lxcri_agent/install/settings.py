@@ -21,6 +21,10 @@ class Settings:
     containerd_dropin_name: str = "50-lxcri.toml"
     crio_unit: str = "crio.service"
     containerd_unit: str = "containerd.service"
+    # the pod annotations lxcri acts on; CRI-O and containerd pass a pod's annotations to the
+    # runtime only when its handler lists them (CRI-O allowed_annotations, containerd pod_annotations)
+    pod_annotations: tuple[str, ...] = ("lxcri.linuxcontainers.org/lxcfs",
+                                        "lxcri.linuxcontainers.org/system-container")
 
     @property
     def crio_dropin(self) -> str:
