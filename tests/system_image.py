@@ -46,3 +46,35 @@ def unpack(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-xf", str(systemd_tarball()), "-C", str(dest)], check=True)
     return dest
+
+
+IMAGE = "localhost/lxcri-test/debian-systemd:1"
+
+
+def systemd_image_archive() -> Path:
+    """The rootfs as a docker-archive image whose command is /sbin/init, for a cluster to load
+    (podman import, then save; cached beside the tarball). No STOPSIGNAL: as most images,
+    it leaves the stop signal to the runtime, which turns SIGTERM into systemd's SIGRTMIN+3."""
+    tar = systemd_tarball()
+    out = tar.with_suffix(".image.tar")
+    if out.exists():
+        return out
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():
+            return out
+        store = CACHE / "podman-store"
+        pod = ["podman", "--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", "vfs"]
+        r = subprocess.run([*pod, "import", "--change", "CMD=/sbin/init",
+                            str(tar), IMAGE], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"podman import failed: {r.stderr[-2000:]}")
+        tmp = out.with_suffix(".tmp")
+        r = subprocess.run([*pod, "save", "--format", "docker-archive", "-o", str(tmp), IMAGE],
+                           capture_output=True, text=True, timeout=600)
+        subprocess.run([*pod, "rmi", "-f", IMAGE], capture_output=True)
+        if r.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"podman save failed: {r.stderr[-2000:]}")
+        tmp.rename(out)
+    return out
