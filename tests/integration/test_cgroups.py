@@ -260,10 +260,10 @@ def _failing(kind: str, b, tmp_path: Path) -> str:
     if kind == "no-program":
         b.config["process"]["args"] = ["/no/such/program"]
         return "/no/such/program"
-    if kind == "bad-mount":
-        b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "absent"),
-                                   "options": ["rbind"]})
-        return "absent"
+    if kind == "bad-mount":  # refused by the kernel when liblxc mounts it, in the container's set-up
+        b.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                   "options": ["size=notanumber"]})
+        return "Failed to mount"
     if kind == "seccomp-listener":  # the seccomp agent is not there: found after the init joined the cgroup
         b.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "no.sock"),
                                         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
