@@ -329,9 +329,11 @@ def test_killed_create_leaves_no_cgroup_after_delete_force(lxcri, make_bundle, t
     assert leftovers(cid, lxcri.root) == []
 
 
-def test_delete_keeps_a_level_another_container_uses(lxcri, make_bundle, tree):
-    """Two containers below a level the first create made: deleting the first keeps it (the
-    second is in it); nothing that holds a cgroup is ever removed."""
+def test_a_level_made_by_one_create_goes_with_the_last_container_in_it(lxcri, make_bundle, tree):
+    """Two containers below a level the first create made (a pod's cgroup that the sandbox's
+    create made): deleting the first keeps it (the second is in it); deleting the second removes
+    it, although the second's create found it there."""
+    tree.make(tree.name)
     ids = []
     for n in ("a", "b"):
         b = make_bundle(["sleep", "1000"])
@@ -346,3 +348,4 @@ def test_delete_keeps_a_level_another_container_uses(lxcri, make_bundle, tree):
         assert not (top / tree.name / "shared" / "a").exists(), top
     assert lxcri("delete", "--force", ids[1]).returncode == 0
     reap_any()
+    assert tree.existing() == sorted(str(top / tree.name) for top in hierarchies())

@@ -25,6 +25,9 @@ from lxcri.cgroups.fs import Hierarchy, hierarchies
 from lxcri.errors import CgroupError
 
 CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
+# on a level above a container's cgroup that an lxcri create made: any container's teardown may
+# remove it once empty (the one that made it may be gone first). trusted.*: only root sets it.
+MADE = "trusted.lxcri.made"
 
 
 def prefixes(path: str) -> list[str]:
@@ -101,3 +104,38 @@ def prepare_cpuset(path: str) -> dict[str, str]:
         return {name: _read(parent, name) for name in CPUSET_FILES}
     except OSError as e:
         raise CgroupError(f"cannot set up the cpuset cgroup {d}: {e.strerror}") from None
+
+
+def mark_made(dirs: list[str]) -> None:
+    """Mark the levels a create made (they exist once its init is in its cgroup)."""
+    for d in dirs:
+        try:
+            os.setxattr(d, MADE, b"1")
+        except OSError:
+            pass  # gone already, or a filesystem without xattrs: only its maker removes it
+
+
+def _made(d: str) -> bool:
+    try:
+        return os.getxattr(d, MADE) == b"1"
+    except OSError:
+        return False
+
+
+def remove_made(path: str, recorded: list[str]) -> None:
+    """rmdir the levels above the cgroup `path` that an lxcri create made (recorded by this
+    container's, or marked by another's), deepest first, in every hierarchy; each only itself
+    and once: a level that holds a cgroup (another container's) or a task stays, and so does
+    everything above it. A level nobody recorded or marked existed before: it always stays."""
+    ours = set(recorded)
+    for h in hierarchies():
+        for level in reversed(prefixes(path)[:-1]):
+            d = dir_of(h, level)
+            if d not in ours and not _made(d):
+                break
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                break

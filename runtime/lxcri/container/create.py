@@ -486,6 +486,7 @@ class Creation:
             rec.cgroup_dirs = Cgroup.of_pid(init_pid).dirs
             rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
             rd.save(rec)
+            levels.mark_made(rec.cgroup_parents)
             spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
             if clones:
