@@ -169,6 +169,28 @@ def test_cpuset_below_a_parent_without_clone_children(lxcri, make_bundle, tree, 
     assert monitor_dirs(cid) == []
 
 
+@pytest.mark.skipif(cpuset() is None or (CG / "cpuset" / "cpuset.cpus").read_text().strip() in ("0", ""),
+                    reason="needs a v1 cpuset hierarchy and two CPUs to narrow a cpuset")
+def test_an_existing_narrowed_first_level_keeps_its_cpus(lxcri, make_bundle, tree):
+    """liblxc writes the root's cpus and clone_children=1 into the first level of the path even
+    when it exists: an admin's narrowed cpuset (here CPU 0 only) is put back, and the container
+    below it gets CPU 0."""
+    top = CG / "cpuset" / tree.name
+    tree.make(tree.name, clone_children=0)
+    (top / "cpuset.cpus").write_text("0")
+    b = make_bundle(["sleep", "1000"])
+    b.config["linux"]["cgroupsPath"] = f"/{tree.name}/ctr"
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 0, r.stderr
+    assert (top / "cpuset.cpus").read_text().strip() == "0"
+    assert (top / "cgroup.clone_children").read_text().strip() == "0"
+    assert (top / "ctr" / "cpuset.cpus").read_text().strip() == "0"
+    assert lxcri("delete", "--force", cid).returncode == 0
+    reap_any()
+
+
 # -- placement: from the root, whatever cgroup the caller (or pid 1) sits in -----------------------
 
 

@@ -139,3 +139,36 @@ def remove_made(path: str, recorded: list[str]) -> None:
                 continue
             except OSError:
                 break
+
+
+# The first level below the root, as it was before liblxc ran: liblxc "initialises" that level
+# whether it existed or not, writing clone_children=1 and (when the root's clone_children is 0)
+# the root's cpus and mems into it, which widens a cpuset someone narrowed (measured here).
+FirstLevel = tuple[str, dict[str, str]]
+
+
+def snapshot_first_level(path: str) -> FirstLevel | None:
+    """The first level of `path` in the v1 cpuset hierarchy, if it exists: its dir and values."""
+    h = _cpuset_v1()
+    if h is None:
+        return None
+    d = dir_of(h, prefixes(path)[0])
+    try:
+        return d, {name: _read(d, name) for name in (*CPUSET_FILES, "cgroup.clone_children")}
+    except OSError:
+        return None
+
+
+def restore_first_level(snap: FirstLevel | None) -> None:
+    """Put back what liblxc changed on an existing first level, where the kernel lets us: once a
+    child has taken the wider values (another create meanwhile), narrowing fails and they stay."""
+    if snap is None:
+        return
+    d, values = snap
+    for name, value in values.items():
+        try:
+            if _read(d, name) != value:
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+        except OSError:
+            pass
