@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -453,6 +454,7 @@ def run(cri: str, d: Path, focus: str | None = None, timeout: float = 1800) -> i
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: every orphan of the run stays ours
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     namespaces: set[str] = set()
+    ours = {n for k in ("net", "mnt", "ipc") if (n := _ns(os.getpid(), k))}
     rc = 1
     try:
         cmd = ["unshare", "--net", "--ipc", "--mount", "--fork", "--", sys.executable, str(Path(__file__).resolve()),
@@ -463,28 +465,33 @@ def run(cri: str, d: Path, focus: str | None = None, timeout: float = 1800) -> i
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         end = time.monotonic() + timeout
         status = None
+        # reap every orphan we inherit the moment it exits, as init or a CRI that is a subreaper
+        # would: a zombie conmon or shim looks alive to its CRI, a zombie command to critest's pgrep
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda _s, _f: None)
         while status is None:
-            # reap every orphan we inherit as it exits: a zombie conmon or shim looks alive to its CRI
             with contextlib.suppress(ChildProcessError):
                 while (w := os.waitpid(-1, os.WNOHANG))[0] > 0:
                     if w[0] == proc.pid:
                         status = os.waitstatus_to_exitcode(w[1])
-            for pid, ppid in _procs().items():
-                if ppid == proc.pid:
-                    namespaces |= {n for k in ("net", "mnt", "ipc") if (n := _ns(pid, k))}
+            if len(namespaces) < 3:  # the private ones, once unshare's child has them
+                for pid, ppid in _procs().items():
+                    if ppid == proc.pid:
+                        namespaces |= {n for k in ("net", "mnt", "ipc") if (n := _ns(pid, k)) and n not in ours}
             if status is None and time.monotonic() > end:
                 log(f"timeout after {timeout:.0f} s")
                 status = 124
-            time.sleep(0.2)
+            with contextlib.suppress(InterruptedError):
+                select.select([wake_r], [], [], 1.0)
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
         rc = status
     except Interrupted as e:
         log(f"interrupted ({e}), cleaning up")
         rc = 130
     finally:
-        namespaces.discard(_ns(os.getpid(), "net") or "")
-        namespaces.discard(_ns(os.getpid(), "mnt") or "")
-        namespaces.discard(_ns(os.getpid(), "ipc") or "")
-        problems = sweep(namespaces)
+        problems = sweep(namespaces - ours)
         for s, h in old.items():
             signal.signal(s, h)
         if problems:
