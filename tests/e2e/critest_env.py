@@ -372,9 +372,42 @@ def _leftovers(namespaces: set[str]) -> list[int]:
     return found
 
 
-def sweep(namespaces: set[str]) -> list[str]:
-    """Kill every leftover process, reap what we inherited, remove the pods' cgroups. Returns what
-    could not be removed (empty when all is gone)."""
+def run_ids(d: Path) -> set[str]:
+    """Ids of the pods and containers this run's CRI still knows (a killed run leaves some)."""
+    places = [d / "crio" / "storage" / "overlay-containers", *(d / "crio" / "run").glob("*"),
+              d / "containerd" / "root" / "io.containerd.grpc.v1.cri" / "containers",
+              d / "containerd" / "root" / "io.containerd.grpc.v1.cri" / "sandboxes",
+              d / "containerd" / "state" / "io.containerd.runtime.v2.task" / "k8s.io"]
+    ids = set()
+    for place in places:
+        if place.is_dir():
+            ids |= {p.name for p in place.iterdir() if len(p.name) == 64 and all(c in HEX for c in p.name)}
+    return ids
+
+
+HEX = frozenset("0123456789abcdef")
+
+
+def _cgroups_of(ids: set[str]) -> list[Path]:
+    """Cgroup dirs (three levels deep at most) named after one of ids: what the runtimes made for
+    containers that a killed run could not delete."""
+    found = []
+    for top in CGROOT.iterdir():
+        level = [top]
+        for _ in range(3):
+            nxt = []
+            for p in level:
+                with contextlib.suppress(OSError):
+                    nxt += [q for q in p.iterdir() if q.is_dir()]
+            found += [q for q in nxt if any(i in q.name for i in ids)]
+            level = [q for q in nxt if not any(i in q.name for i in ids)]
+    return found
+
+
+def sweep(namespaces: set[str], ids: set[str] | None = None, parents: set[Path] | None = None) -> list[str]:
+    """Kill every leftover process, reap what we inherited, remove the pods' cgroups, those named
+    after the run's containers and the given parents (CRI-O's /crio when the run made it).
+    Returns what could not be removed (empty when all is gone)."""
     end = time.monotonic() + 60
     while True:
         left = _leftovers(namespaces)
@@ -388,8 +421,8 @@ def sweep(namespaces: set[str]) -> list[str]:
             break
         time.sleep(0.1)
     problems = [f"process {p} still alive" for p in _leftovers(namespaces)]
-    for top in CGROOT.iterdir():
-        base = top / CGROUP_PARENT
+    bases = [b for b in (top / CGROUP_PARENT for top in CGROOT.iterdir()) if b.is_dir()]
+    for base in [*bases, *(_cgroups_of(ids) if ids else []), *(parents or ())]:
         if not base.is_dir():
             continue
         for sub in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
@@ -455,6 +488,7 @@ def run(cri: str, d: Path, focus: str | None = None, timeout: float = 1800) -> i
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     namespaces: set[str] = set()
     ours = {n for k in ("net", "mnt", "ipc") if (n := _ns(os.getpid(), k))}
+    crio_parents = {p for p in (top / "crio" for top in CGROOT.iterdir()) if p.is_dir()}
     rc = 1
     try:
         cmd = ["unshare", "--net", "--ipc", "--mount", "--fork", "--", sys.executable, str(Path(__file__).resolve()),
@@ -491,7 +525,8 @@ def run(cri: str, d: Path, focus: str | None = None, timeout: float = 1800) -> i
         log(f"interrupted ({e}), cleaning up")
         rc = 130
     finally:
-        problems = sweep(namespaces - ours)
+        made = {p for p in (top / "crio" for top in CGROOT.iterdir()) if p.is_dir()} - crio_parents
+        problems = sweep(namespaces - ours, run_ids(d), made)
         for s, h in old.items():
             signal.signal(s, h)
         if problems:
