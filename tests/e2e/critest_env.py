@@ -595,10 +595,13 @@ def regressions(results: dict[str, Result]) -> dict[str, str]:
 def format_report(results: dict[str, Result]) -> str:
     lines = [f"{h:6} {r.counts()}, {r.wall:.0f} s" for h, r in results.items()]
     bad = regressions(results)
+    runc, lxcri = results["runc"], results["lxcri"]
+    both = sorted(n for n, st in runc.states.items() if st == "failed" and lxcri.states.get(n) == "failed")
+    lines.append(f"specs both fail: {len(both)}")
+    lines += [f"  - {name}" for name in both]
     lines.append(f"specs lxcri fails that runc passes: {len(bad)}")
     for name, why in bad.items():
         lines.append(f"  - {name}\n      {' '.join(why.split())[:300]}")
-    runc, lxcri = results["runc"], results["lxcri"]
     slower = sorted(((lxcri.runtimes[n] - t, n) for n, t in runc.runtimes.items() if n in lxcri.runtimes),
                     reverse=True)[:5]
     lines.append("specs where lxcri took longest beyond runc:")
