@@ -104,10 +104,13 @@ class Tree:
 
 
 @pytest.fixture
-def tree(request: pytest.FixtureRequest) -> Iterator[Tree]:
+def tree(request: pytest.FixtureRequest, lxcri) -> Iterator[Tree]:
     t = Tree(f"lxcri-test-{os.getpid()}-{request.node.name[:40].replace('[', '-').replace(']', '')}")
     t.clean()
     yield t
+    for cid in lxcri.ids:  # a failed test's containers first: they hold the tree
+        lxcri("delete", "--force", cid)
+    reap_any()
     t.clean()
 
 

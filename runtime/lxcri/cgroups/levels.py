@@ -71,7 +71,7 @@ def _read(d: str, name: str) -> str:
         return f.read().strip()
 
 
-def _fill(d: str, parent: str) -> None:
+def fill_cpuset(d: str, parent: str) -> None:
     """Give d its parent's cpus and mems where it has none (as runc's cpuset copy-down)."""
     for name in CPUSET_FILES:
         if not _read(d, name):
@@ -99,7 +99,7 @@ def prepare_cpuset(path: str) -> dict[str, str]:
                 os.mkdir(d, 0o755)
             except FileExistsError:
                 pass
-            _fill(d, parent)
+            fill_cpuset(d, parent)
             parent = d
         return {name: _read(parent, name) for name in CPUSET_FILES}
     except OSError as e:
