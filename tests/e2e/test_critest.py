@@ -27,8 +27,8 @@ SLOWER_SLACK = 20.0
 @pytest.mark.parametrize("cri", critest_env.CRIS)
 def test_lxcri_passes_every_spec_runc_passes(cri: str) -> None:
     if critest_env.shared_dir() is None:
-        pytest.skip("critest, its images and CRI-O come from ../shared (not beside the repository, "
-                    "LXCRI_SHARED unset): critest cannot run without it")
+        pytest.skip("critest, its images and CRI-O come from ../shared, which is neither beside the "
+                    "repository nor at $LXCRI_SHARED (default /work/shared): critest cannot run without it")
     d = Path(f"/var/tmp/lxcri-critest-{cri}-{uuid.uuid4().hex[:6]}")  # short: conmon's socket paths
     r = subprocess.run([sys.executable, str(Path(critest_env.__file__)), "run", "--cri", cri, "--timeout", "1500",
                         str(d)], capture_output=True, text=True, timeout=1800, check=False)
