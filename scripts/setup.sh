@@ -13,6 +13,7 @@ PKGS=(
   busybox-static                                # test and demo rootfs
   runc crun                                     # peers for the side-by-side benchmarks
   podman conmon containerd                      # real callers
+  containernetworking-plugins iptables xz-utils # critest through CRI-O/containerd (tests/e2e/critest_env.py)
   iproute2 procps util-linux                    # ip, ps, nsenter
   uidmap                                        # newuidmap, as on many nodes: lxcri must map ids without it
   dbus-daemon                                   # agent tests: a private bus with a fake systemd

@@ -200,9 +200,11 @@ def forward_console(path: str, master: int, size: dict[str, Any] | None) -> None
 
 
 def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None,
-                on_listener_fd: Callable[[int, int], None] | None = None) -> tuple[bytes, int]:
-    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T')
-    and a seccomp listener fd ('N', given to `on_listener_fd` with the sender's pid)."""
+                on_listener_fd: Callable[[int, int], None] | None = None,
+                on_master: Callable[[int], None] | None = None) -> tuple[bytes, int]:
+    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T':
+    to the console socket, or to `on_master`, which then owns it) and a seccomp listener fd ('N',
+    given to `on_listener_fd` with the sender's pid)."""
     while True:
         fds: list[int] = []
         reply, pid = recv_frame(sock, fds)
@@ -214,6 +216,9 @@ def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] |
             for fd in fds:
                 os.close(fd)
             raise LxcriError("the container's init sent a frame without its fd")
+        if reply == b"T" and on_master is not None:
+            on_master(fds[0])
+            continue
         if reply == b"T":
             forward_console(console_socket, fds[0], size)  # closes it
             continue
@@ -417,6 +422,8 @@ class Creation:
         # built (and so validated: user, caps, seccomp) before any work; the state comes later
         spec = init_spec(cfg, opts.preserve_fds)
         spec.new_pty = bool(opts.console_socket and spec.terminal)
+        size = cfg["process"].get("consoleSize") or {}
+        spec.console_size = (int(size.get("height") or 0), int(size.get("width") or 0))
         spec.no_process = no_process
         spec.apparmor, spec.selinux = check_lsm(cfg)
         if (cfg.get("linux") or {}).get("intelRdt"):

@@ -159,8 +159,12 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         fds.append(child_fd)
         helper = 0
         try:
-            # with a console socket, the helper opens a pty in the container's devpts (see create.py)
-            spec.new_pty = bool(p.get("terminal") and o.console_socket)
+            # with a console socket, the helper opens a pty in the container's devpts (see create.py);
+            # in the foreground without one, too, and we proxy it to our stdio (ttyproxy.py)
+            proxied = bool(p.get("terminal")) and not o.console_socket and not o.detach
+            spec.new_pty = bool(p.get("terminal") and o.console_socket) or proxied
+            masters: list[int] = []
+            spec.console_size = _console_size(p, proxied)
             helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)],
                            keep=(*range(3, lowest), child_fd))
             os.close(child_fd)
@@ -170,16 +174,19 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             parent.settimeout(settings.create_timeout)
             try:
                 reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"),
-                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)))
+                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)),
+                                         on_master=masters.append if proxied else None)
             except EOFError:
                 raise LxcriError(f"exec in container {cid} failed: the helper died") from None
             if reply[:1] == b"E":
                 raise LxcriError(reply[1:].decode(errors="replace"))
-            if reply != b"R" or pid <= 0:
+            if reply != b"R" or pid <= 0 or len(masters) != int(proxied):
                 raise LxcriError(f"exec in container {cid}: unexpected answer {reply[:20]!r}")
             if o.pid_file:
                 write_pid_file(o.pid_file, pid)
         except BaseException:
+            for fd in masters:
+                os.close(fd)
             if helper:
                 proc.kill(helper, proc.SIGKILL)
                 try:
@@ -199,7 +206,33 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         # the helper exits once its child runs; the child is then the caller's subreaper's
         reap_helper(helper, settings.kill_timeout)
         return 0
+    if proxied:
+        from lxcri.container.ttyproxy import proxy
+
+        return _exit_code(proxy(masters[0], helper))
     return _wait_forwarding(helper)
+
+
+def _console_size(p: dict[str, Any], proxied: bool) -> tuple[int, int]:
+    """The new pty's (rows, columns): our terminal's when we proxy one, else process.consoleSize."""
+    if proxied and os.isatty(0):
+        import fcntl
+        import struct
+        import termios
+
+        try:
+            rows, cols = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+            if rows or cols:
+                return rows, cols
+        except OSError:
+            pass
+    size = p.get("consoleSize") or {}
+    return int(size.get("height") or 0), int(size.get("width") or 0)
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
 
 
 def _wait_forwarding(helper: int) -> int:
@@ -217,6 +250,5 @@ def _wait_forwarding(helper: int) -> int:
             break
         except InterruptedError:
             continue
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
+    return _exit_code(status)
 

@@ -35,7 +35,8 @@ class InitSpec:
                  propagation: list[tuple[str, int]] | None = None, hostname: str = "",
                  apparmor: str = "", selinux: str = "", shared_binds: list[tuple[str, int]] | None = None,
                  masked_paths: list[str] | None = None, no_process: bool = False,
-                 mount_attrs: list[tuple[str, int, int, bool]] | None = None) -> None:
+                 mount_attrs: list[tuple[str, int, int, bool]] | None = None,
+                 console_size: tuple[int, int] = (0, 0)) -> None:
         self.args = args
         self.env = env
         self.terminal = terminal
@@ -70,6 +71,7 @@ class InitSpec:
         self.no_process = no_process  # config.json has no process: the helper only waits
         # (destination, MOUNT_ATTR_* to set, to clear, recursive): mount_setattr after the mounts
         self.mount_attrs = mount_attrs or []
+        self.console_size = console_size  # (rows, columns) of a new pty, set before the process runs
 
 
 def _s(v: str) -> bytes:
@@ -119,5 +121,6 @@ def encode(spec: InitSpec) -> bytes:
     out.append(struct.pack("<I", len(spec.mount_attrs)))
     for dest, attr_set, attr_clr, recursive in spec.mount_attrs:
         out.append(struct.pack("<III", attr_set, attr_clr, 1 if recursive else 0) + _s(dest))
+    out.append(struct.pack("<II", *(min(max(int(v), 0), 0xFFFF) for v in spec.console_size)))
     body = b"".join(out)
     return struct.pack("<I", len(body)) + body

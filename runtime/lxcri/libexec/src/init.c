@@ -138,6 +138,7 @@ struct spec {
 		uint32_t recursive;
 		char *path;
 	} *attrs;
+	uint32_t rows, cols; /* window size of a new pty (0: the kernel's 0x0) */
 };
 
 #define NO_PERSONALITY 0xffffffffu
@@ -201,15 +202,19 @@ static void send_fd_frame(char tag, int fd, const char *what)
  * make the peer our stdio, and hand the master to lxcri (frame 'T' with the fd),
  * which passes it on to the caller's --console-socket.
  */
-static void new_console(void)
+static void new_console(uint32_t rows, uint32_t cols)
 {
 	int unlock = 0, master, peer;
+	struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
 
 	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
 		die("open the container's /dev/ptmx: %s", strerror(errno));
 	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
 		die("unlock the pty: %s", strerror(errno));
+	/* before anything runs on it: a size set later by lxcri could come after the process read it */
+	if ((rows || cols) && ioctl(master, TIOCSWINSZ, &ws) < 0)
+		die("set the pty's window size: %s", strerror(errno));
 	peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
 	if (peer < 0)
 		die("open the pty's peer: %s", strerror(errno));
@@ -429,6 +434,8 @@ static void read_spec(struct spec *s)
 	}
 	get_strv(&c, &s->masked_paths);
 	read_mount_attrs(&c, s);
+	s->rows = get_u32(&c);
+	s->cols = get_u32(&c);
 	if (s->args.n == 0 && !(s->flags & FLAG_NO_PROCESS))
 		die("process.args is empty");
 }
@@ -1097,16 +1104,29 @@ static int exec_main(void)
 	char *exe;
 	int status, cwd_deferred = 0;
 
+	pid_t caller = getppid();
+
 	memset(&s, 0, sizeof(s));
 	read_spec(&s);
+	/*
+	 * In the foreground, the process lives no longer than the `lxcri exec` its caller
+	 * started, as with runc: CRI-O ends a timed-out ExecSync, or a streaming exec whose
+	 * client went away, by killing that process, and expects the command gone with it.
+	 */
+	if (!(s.exec_flags & EXEC_DETACH) &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != caller))
+		_exit(137);
 	join_namespaces((pid_t)s.target_pid);
 	exec_child = fork();
 	if (exec_child < 0)
 		die("fork: %s", strerror(errno));
 	if (exec_child == 0) {
+		/* our parent as seen from here: 0 when it is outside the pid namespace we joined */
+		pid_t parent = getppid();
+
 		setsid();
 		if (s.flags & FLAG_NEW_PTY)
-			new_console();
+			new_console(s.rows, s.cols);
 		if ((s.flags & FLAG_TERMINAL) && isatty(0) && ioctl(0, TIOCSCTTY, 0) < 0)
 			die("cannot make the terminal the controlling one: %s", strerror(errno));
 		/* nothing of the host's is left open to resolve the cwd through */
@@ -1125,6 +1145,10 @@ static int exec_main(void)
 		if ((s.exec_flags & EXEC_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			die("no_new_privs: %s", strerror(errno));
 		exe = resolve(s.args.v[0], &s.env);
+		/* after the credentials changed (that clears it); a parent already gone shows as a new ppid */
+		if (!(s.exec_flags & EXEC_DETACH) &&
+		    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent))
+			_exit(137);
 		reply('R', NULL); /* the caller learns our pid from the socket's credentials */
 		close(sync_fd);
 		sync_fd = -1;
@@ -1199,7 +1223,7 @@ int main(int argc, char *argv[])
 	receive_shared(&s);
 	ptmx_symlink();
 	if (s.flags & FLAG_NEW_PTY)
-		new_console();
+		new_console(s.rows, s.cols);
 	/* still privileged: what needs CAP_SYS_ADMIN in the container's namespaces */
 	if (s.flags & FLAG_READONLY)
 		remount_ro("/");
