@@ -14,6 +14,7 @@ PKGS=(
   runc crun                                     # peers for the side-by-side benchmarks
   podman conmon containerd                      # real callers
   iproute2 procps util-linux                    # ip, ps, nsenter
+  containernetworking-plugins iptables openssl xz-utils skopeo  # ../shared/kube's cluster (pod tests, bench/pods.py)
   uidmap                                        # newuidmap, as on many nodes: lxcri must map ids without it
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/
