@@ -182,9 +182,11 @@ def forward_console(path: str, master: int, size: dict[str, Any] | None) -> None
 
 
 def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None,
-                on_listener_fd: Callable[[int, int], None] | None = None) -> tuple[bytes, int]:
-    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T')
-    and a seccomp listener fd ('N', given to `on_listener_fd` with the sender's pid)."""
+                on_listener_fd: Callable[[int, int], None] | None = None,
+                masters: list[int] | None = None) -> tuple[bytes, int]:
+    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T':
+    to the console socket, or into `masters` when given) and a seccomp listener fd ('N', given
+    to `on_listener_fd` with the sender's pid)."""
     while True:
         fds: list[int] = []
         reply, pid = recv_frame(sock, fds)
@@ -196,6 +198,9 @@ def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] |
             for fd in fds:
                 os.close(fd)
             raise LxcriError("the container's init sent a frame without its fd")
+        if reply == b"T" and masters is not None:
+            masters.append(fds[0])
+            continue
         if reply == b"T":
             forward_console(console_socket, fds[0], size)  # closes it
             continue

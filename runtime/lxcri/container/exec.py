@@ -6,6 +6,8 @@ process. The process's pid (as the host sees it) comes back over the sync socket
 with the kernel's credentials. With --detach the helper exits at once and the
 process is re-parented to the caller's subreaper (conmon, the shim), which reaps
 it from --pid-file; without, lxcri waits and exits with the process's status.
+A terminal without a console socket (CRI-O's `kubectl exec -t`) is a new pty that
+lxcri copies to its own stdio meanwhile (ttyproxy.py says why).
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         )
         spec.apparmor, spec.selinux = _labels(p, o)
         fds: list[int] = []
+        masters: list[int] = []  # the pty lxcri copies to its stdio (terminal, no console socket)
+        proxied = bool(p.get("terminal") and not o.console_socket and not o.detach and os.isatty(0))
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         child_fd = high_fd(child.detach(), lowest)
@@ -160,7 +164,7 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         helper = 0
         try:
             # with a console socket, the helper opens a pty in the container's devpts (see create.py)
-            spec.new_pty = bool(p.get("terminal") and o.console_socket)
+            spec.new_pty = bool(p.get("terminal") and o.console_socket) or proxied
             helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)],
                            keep=(*range(3, lowest), child_fd))
             os.close(child_fd)
@@ -170,16 +174,21 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             parent.settimeout(settings.create_timeout)
             try:
                 reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"),
-                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)))
+                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)),
+                                         masters if proxied else None)
             except EOFError:
                 raise LxcriError(f"exec in container {cid} failed: the helper died") from None
             if reply[:1] == b"E":
                 raise LxcriError(reply[1:].decode(errors="replace"))
             if reply != b"R" or pid <= 0:
                 raise LxcriError(f"exec in container {cid}: unexpected answer {reply[:20]!r}")
+            if proxied and len(masters) != 1:
+                raise LxcriError(f"exec in container {cid}: the helper sent no pty")
             if o.pid_file:
                 write_pid_file(o.pid_file, pid)
         except BaseException:
+            for fd in masters:
+                os.close(fd)
             if helper:
                 proc.kill(helper, proc.SIGKILL)
                 try:
@@ -199,10 +208,10 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
         # the helper exits once its child runs; the child is then the caller's subreaper's
         reap_helper(helper, settings.kill_timeout)
         return 0
-    return _wait_forwarding(helper)
+    return _wait_forwarding(helper, masters[0] if masters else -1)
 
 
-def _wait_forwarding(helper: int) -> int:
+def _wait_forwarding(helper: int, master: int = -1) -> int:
     import signal
 
     def forward(sig: int, _frame: object) -> None:
@@ -211,6 +220,11 @@ def _wait_forwarding(helper: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
                 signal.SIGWINCH):
         signal.signal(sig, forward)
+    if master >= 0:
+        from lxcri.container import ttyproxy
+
+        code = os.waitstatus_to_exitcode(ttyproxy.proxy(master, helper))
+        return code if code >= 0 else 128 - code
     while True:
         try:
             _, status = os.waitpid(helper, 0)
