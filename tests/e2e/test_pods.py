@@ -279,14 +279,20 @@ def test_no_leftovers_after_deletion(pods: Batch) -> None:
     """After the pods are deleted, nothing of theirs is left: no process, cgroup, mount or lxcri
     runtime dir that names one of their containers (sandboxes included) or the pod."""
     uids = [p["metadata"]["uid"] for p in pods.pods.values()]
+    t0 = time.monotonic()
     pods.ok("delete", "pods", "--all", "--wait=true", "--timeout=120s", timeout=180)
+    print(f"{pods.kube.cri}: pods deleted after {time.monotonic() - t0:.1f} s")
     assert pods.kube.pods(pods.ns) == {}
     if pods.kube.node is None:
         pytest.skip("KUBECONFIG cluster: its node's processes, cgroups and mounts are not visible from here")
     assert pods.ids, "no lxcri container was seen for the batch (wrong runtime root?)"
-    deadline, left = time.monotonic() + 90, ["not looked yet"]
+    deadline, left, first = time.monotonic() + 90, ["not looked yet"], None
     while left and time.monotonic() < deadline:
         left = _leftovers(pods, uids)
+        first = left if first is None else first
         if left:
             time.sleep(1)
+    if first:
+        print(f"{pods.kube.cri}: right after the deletion, still there (went later): {first[:10]}")
     assert not left, "\n".join(left[:40])
+    print(f"{pods.kube.cri}: nothing left {time.monotonic() - t0:.1f} s after the deletion began")
