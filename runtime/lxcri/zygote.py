@@ -120,7 +120,7 @@ def spawn() -> None:
 
 def _leave_callers_cgroup() -> None:
     """Into /lxcri.warm in every hierarchy, one by one: a hierarchy that refuses keeps the server."""
-    from lxcri.cgroups import Cgroup
+    from lxcri.cgroups import Cgroup, levels
     from lxcri.errors import LxcriError
 
     try:
@@ -131,15 +131,7 @@ def _leave_callers_cgroup() -> None:
         try:
             os.makedirs(d, exist_ok=True)
             if "cpuset" in key.split(","):
-                # a new v1 cpuset is empty until given its parent's cpus and mems
-                for name in ("cpuset.cpus", "cpuset.mems"):
-                    with open(os.path.join(d, name)) as f:
-                        if f.read().strip():
-                            continue
-                    with open(os.path.join(os.path.dirname(d), name)) as f:
-                        value = f.read().strip()
-                    with open(os.path.join(d, name), "w") as f:
-                        f.write(value)
+                levels.fill_cpuset(d, os.path.dirname(d))  # a new v1 cpuset is empty until given them
             with open(os.path.join(d, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         except OSError:

@@ -104,10 +104,13 @@ class Tree:
 
 
 @pytest.fixture
-def tree(request: pytest.FixtureRequest) -> Iterator[Tree]:
+def tree(request: pytest.FixtureRequest, lxcri) -> Iterator[Tree]:
     t = Tree(f"lxcri-test-{os.getpid()}-{request.node.name[:40].replace('[', '-').replace(']', '')}")
     t.clean()
     yield t
+    for cid in lxcri.ids:  # a failed test's containers first: they hold the tree
+        lxcri("delete", "--force", cid)
+    reap_any()
     t.clean()
 
 
@@ -167,6 +170,28 @@ def test_cpuset_below_a_parent_without_clone_children(lxcri, make_bundle, tree, 
     # what the create made is gone in every hierarchy (both new levels too), what was there stays
     assert tree.existing() == before
     assert monitor_dirs(cid) == []
+
+
+@pytest.mark.skipif(cpuset() is None or (CG / "cpuset" / "cpuset.cpus").read_text().strip() in ("0", ""),
+                    reason="needs a v1 cpuset hierarchy and two CPUs to narrow a cpuset")
+def test_an_existing_narrowed_first_level_keeps_its_cpus(lxcri, make_bundle, tree):
+    """liblxc writes the root's cpus and clone_children=1 into the first level of the path even
+    when it exists: an admin's narrowed cpuset (here CPU 0 only) is put back, and the container
+    below it gets CPU 0."""
+    top = CG / "cpuset" / tree.name
+    tree.make(tree.name, clone_children=0)
+    (top / "cpuset.cpus").write_text("0")
+    b = make_bundle(["sleep", "1000"])
+    b.config["linux"]["cgroupsPath"] = f"/{tree.name}/ctr"
+    b.save()
+    cid = lxcri.new_id()
+    r = lxcri.create(b, cid)
+    assert r.returncode == 0, r.stderr
+    assert (top / "cpuset.cpus").read_text().strip() == "0"
+    assert (top / "cgroup.clone_children").read_text().strip() == "0"
+    assert (top / "ctr" / "cpuset.cpus").read_text().strip() == "0"
+    assert lxcri("delete", "--force", cid).returncode == 0
+    reap_any()
 
 
 # -- placement: from the root, whatever cgroup the caller (or pid 1) sits in -----------------------
@@ -260,10 +285,10 @@ def _failing(kind: str, b, tmp_path: Path) -> str:
     if kind == "no-program":
         b.config["process"]["args"] = ["/no/such/program"]
         return "/no/such/program"
-    if kind == "bad-mount":
-        b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "absent"),
-                                   "options": ["rbind"]})
-        return "absent"
+    if kind == "bad-mount":  # refused by the kernel when liblxc mounts it, in the container's set-up
+        b.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                   "options": ["size=notanumber"]})
+        return "Failed to mount"
     if kind == "seccomp-listener":  # the seccomp agent is not there: found after the init joined the cgroup
         b.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "no.sock"),
                                         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
@@ -329,9 +354,11 @@ def test_killed_create_leaves_no_cgroup_after_delete_force(lxcri, make_bundle, t
     assert leftovers(cid, lxcri.root) == []
 
 
-def test_delete_keeps_a_level_another_container_uses(lxcri, make_bundle, tree):
-    """Two containers below a level the first create made: deleting the first keeps it (the
-    second is in it); nothing that holds a cgroup is ever removed."""
+def test_a_level_made_by_one_create_goes_with_the_last_container_in_it(lxcri, make_bundle, tree):
+    """Two containers below a level the first create made (a pod's cgroup that the sandbox's
+    create made): deleting the first keeps it (the second is in it); deleting the second removes
+    it, although the second's create found it there."""
+    tree.make(tree.name)
     ids = []
     for n in ("a", "b"):
         b = make_bundle(["sleep", "1000"])
@@ -346,3 +373,4 @@ def test_delete_keeps_a_level_another_container_uses(lxcri, make_bundle, tree):
         assert not (top / tree.name / "shared" / "a").exists(), top
     assert lxcri("delete", "--force", ids[1]).returncode == 0
     reap_any()
+    assert tree.existing() == sorted(str(top / tree.name) for top in hierarchies())

@@ -11,7 +11,7 @@ import pytest
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, escape_fstab
 from lxcri.lxcconf.base import hooks
-from lxcri.lxcconf.cgroups import cgroup_path, devices, systemd_path
+from lxcri.lxcconf.cgroups import cgroup_path, devices, placement, resources, systemd_path
 from lxcri.lxcconf.mounts import (
     MS_PRIVATE,
     MS_REC,
@@ -184,3 +184,21 @@ def test_mount_label_goes_to_fresh_filesystems_only():
     run, data = [v for k, v in mounts(cfg, ctx(), lambda p: "dir")]
     assert 'context="system_u:object_r:container_file_t:s0:c1,c2"' in run
     assert "context" not in data
+
+
+def test_placement_is_from_the_root():
+    """liblxc takes lxc.cgroup.dir.* below its base; relative=1 makes that the monitor's own cgroup,
+    which lxcri-monitor makes the root (an absolute cgroupsPath is from the root)."""
+    items = dict(placement(ctx()))
+    assert items["lxc.cgroup.relative"] == "1"
+    assert items["lxc.cgroup.dir.container"] == "lxcri/c1"
+    assert items["lxc.cgroup.dir.monitor"] == "lxcri.monitor/c1"
+
+
+def test_a_new_v1_cpuset_gets_its_parents_values_unless_the_config_sets_them():
+    c = ctx()
+    c.controllers = {"cpuset": 1, "memory": 1}
+    c.cpuset = {"cpuset.cpus": "0-3", "cpuset.mems": "0"}
+    assert resources({}, c) == [("lxc.cgroup.cpuset.cpus", "0-3"), ("lxc.cgroup.cpuset.mems", "0")]
+    got = resources({"linux": {"resources": {"cpu": {"cpus": "1"}, "memory": {"limit": 0}}}}, c)
+    assert got == [("lxc.cgroup.cpuset.mems", "0"), ("lxc.cgroup.cpuset.cpus", "1")]  # the config's cpus, alone

@@ -25,6 +25,9 @@ from lxcri.cgroups.fs import Hierarchy, hierarchies
 from lxcri.errors import CgroupError
 
 CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
+# on a level above a container's cgroup that an lxcri create made: any container's teardown may
+# remove it once empty (the one that made it may be gone first). trusted.*: only root sets it.
+MADE = "trusted.lxcri.made"
 
 
 def prefixes(path: str) -> list[str]:
@@ -68,7 +71,7 @@ def _read(d: str, name: str) -> str:
         return f.read().strip()
 
 
-def _fill(d: str, parent: str) -> None:
+def fill_cpuset(d: str, parent: str) -> None:
     """Give d its parent's cpus and mems where it has none (as runc's cpuset copy-down)."""
     for name in CPUSET_FILES:
         if not _read(d, name):
@@ -96,8 +99,76 @@ def prepare_cpuset(path: str) -> dict[str, str]:
                 os.mkdir(d, 0o755)
             except FileExistsError:
                 pass
-            _fill(d, parent)
+            fill_cpuset(d, parent)
             parent = d
         return {name: _read(parent, name) for name in CPUSET_FILES}
     except OSError as e:
         raise CgroupError(f"cannot set up the cpuset cgroup {d}: {e.strerror}") from None
+
+
+def mark_made(dirs: list[str]) -> None:
+    """Mark the levels a create made (they exist once its init is in its cgroup)."""
+    for d in dirs:
+        try:
+            os.setxattr(d, MADE, b"1")
+        except OSError:
+            pass  # gone already, or a filesystem without xattrs: only its maker removes it
+
+
+def _made(d: str) -> bool:
+    try:
+        return os.getxattr(d, MADE) == b"1"
+    except OSError:
+        return False
+
+
+def remove_made(path: str, recorded: list[str]) -> None:
+    """rmdir the levels above the cgroup `path` that an lxcri create made (recorded by this
+    container's, or marked by another's), deepest first, in every hierarchy; each only itself
+    and once: a level that holds a cgroup (another container's) or a task stays, and so does
+    everything above it. A level nobody recorded or marked existed before: it always stays."""
+    ours = set(recorded)
+    for h in hierarchies():
+        for level in reversed(prefixes(path)[:-1]):
+            d = dir_of(h, level)
+            if d not in ours and not _made(d):
+                break
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                break
+
+
+# The first level below the root, as it was before liblxc ran: liblxc "initialises" that level
+# whether it existed or not, writing clone_children=1 and (when the root's clone_children is 0)
+# the root's cpus and mems into it, which widens a cpuset someone narrowed (measured here).
+FirstLevel = tuple[str, dict[str, str]]
+
+
+def snapshot_first_level(path: str) -> FirstLevel | None:
+    """The first level of `path` in the v1 cpuset hierarchy, if it exists: its dir and values."""
+    h = _cpuset_v1()
+    if h is None:
+        return None
+    d = dir_of(h, prefixes(path)[0])
+    try:
+        return d, {name: _read(d, name) for name in (*CPUSET_FILES, "cgroup.clone_children")}
+    except OSError:
+        return None
+
+
+def restore_first_level(snap: FirstLevel | None) -> None:
+    """Put back what liblxc changed on an existing first level, where the kernel lets us: once a
+    child has taken the wider values (another create meanwhile), narrowing fails and they stay."""
+    if snap is None:
+        return
+    d, values = snap
+    for name, value in values.items():
+        try:
+            if _read(d, name) != value:
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+        except OSError:
+            pass

@@ -372,6 +372,7 @@ class Creation:
         self.rec: Record | None = None  # once saved: what abort() tears down
         self.pid_file_written = False
         self.fds: list[int] = []
+        self.first_level: levels.FirstLevel | None = None
 
     def run(self) -> Record:
         try:
@@ -429,6 +430,7 @@ class Creation:
         self.rec = rec
         # (after the claims are saved: what this makes is among them)
         cpuset = levels.prepare_cpuset(cgroup_path)
+        self.first_level = levels.snapshot_first_level(cgroup_path)
 
         lowest = 3 + opts.preserve_fds
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -491,6 +493,8 @@ class Creation:
             rec.cgroup_dirs = Cgroup.of_pid(init_pid).dirs
             rec.monitor_cgroup_dirs = Cgroup.of_pid(self.monitor_pid).dirs
             rd.save(rec)
+            levels.mark_made(rec.cgroup_parents)
+            levels.restore_first_level(self.first_level)  # liblxc is done with the cgroups
             spec.state = jsonlite.dumps(oci_state(rec, "created"))
             parent.sendall(encode(spec))
             if clones:
@@ -588,6 +592,7 @@ class Creation:
             proc.kill(self.monitor_pid, proc.SIGKILL)
             reap_helper(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
+        levels.restore_first_level(self.first_level)
         if self.pid_file_written:
             try:
                 os.unlink(self.opts.pid_file)  # it names an init that is about to die

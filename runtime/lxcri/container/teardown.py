@@ -143,17 +143,6 @@ def _rmdir_all(dirs: list[str], end: float) -> list[str]:
     return left
 
 
-def remove_parents(parents: list[str]) -> None:
-    """rmdir the levels above the container's cgroup that its create made, deepest first, each
-    once and only itself: one that still holds a cgroup (another container's, made since) or a
-    task stays, which is the kernel's own check; nothing below a parent is ever removed."""
-    for d in sorted(parents, key=len, reverse=True):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
-
-
 def _unmount_under(path: str) -> list[str]:
     """Detach any mount at or below path in our mount namespace (none is made there normally:
     liblxc mounts in the container's namespace; a crash must not leave one on the host either)."""
@@ -206,7 +195,7 @@ def destroy(rd: RunDir, rec: Record, timeout: float) -> None:
     dirs = sorted({*own, *rec.cgroup_claims}, key=len, reverse=True)
     left = _rmdir_all(dirs, end)
     if not left:
-        remove_parents(rec.cgroup_parents)
+        levels.remove_made(rec.cgroup_path, rec.cgroup_parents)
     left += _unmount_under(rd.path)
     if left:
         raise LxcriError(f"container {rec.id}: cannot remove {', '.join(left[:5])}"
