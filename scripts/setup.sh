@@ -15,6 +15,7 @@ PKGS=(
   podman conmon containerd                      # real callers
   containernetworking-plugins iptables xz-utils # critest through CRI-O/containerd (tests/e2e/critest_env.py)
   iproute2 procps util-linux                    # ip, ps, nsenter
+  containernetworking-plugins iptables openssl xz-utils skopeo  # ../shared/kube's cluster (pod tests, bench/pods.py)
   uidmap                                        # newuidmap, as on many nodes: lxcri must map ids without it
   dbus-daemon                                   # agent tests: a private bus with a fake systemd
   hyperfine                                     # CLI latency in bench/

@@ -1,5 +1,6 @@
 """Session fixtures for the end-to-end tests: one busybox image, one podman storage, one private
-containerd, shared by all tests (each test uses unique container names)."""
+containerd, shared by all tests (each test uses unique container names); and one Kubernetes
+cluster per CRI (tests/e2e/kube_cluster.py), up once for the whole session."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from callers import IMAGE, LXCRI, Containerd, Podman, busybox_material
+from kube_cluster import CRIS, Cluster, Unavailable, cluster_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,3 +57,16 @@ def containerd(e2e_work: Path, images: tuple[Path, Path]) -> Iterator[Containerd
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session", params=CRIS)
+def kube(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The cluster of one CRI with handler `lxcri`; pytest orders the tests so that each CRI's
+    cluster is up once, and takes it down before the next one comes up."""
+    if os.geteuid() != 0:
+        pytest.fail("the cluster tests need root")
+    try:
+        with cluster_for(request.param) as cluster:
+            yield cluster
+    except Unavailable as e:
+        pytest.skip(str(e))

@@ -69,3 +69,49 @@ def test_console_socket_gives_a_real_tty(lxcri, make_bundle, tmp_path):
     assert b"got:hello" in out
     assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0
     os.close(master)
+
+
+def test_exec_terminal_without_console_socket_as_crio_runs_it(lxcri, make_bundle, tmp_path):
+    """CRI-O's `kubectl exec -t`: `exec --process F` in the foreground, "terminal": true, no console
+    socket, stdio a pty that is already the controlling terminal of lxcri's own session (CRI-O
+    starts the runtime with setsid and that pty). The process must still get a terminal of its
+    own that it controls (/dev/tty opens), in the container's /dev/pts, with the caller's size;
+    input reaches it and its exit code comes back."""
+    import fcntl
+    import json
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from lxcri_testlib import LXCRI
+
+    b = make_bundle(["sleep", "100"])
+    cid = lxcri.new_id()
+    assert lxcri.create(b, cid).returncode == 0
+    lxcri("start", cid, check=True)
+    proc = dict(b.config["process"], terminal=True,
+                args=["sh", "-c", "tty; echo via-dev-tty > /dev/tty && echo ctty-ok; stty size; read line; "
+                              "echo got:$line; exit 6"])
+    pf = tmp_path / "process.json"
+    pf.write_text(json.dumps(proc))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 27, 91, 0, 0))
+
+    def own_session_and_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen([str(LXCRI), "--root", str(lxcri.root), "exec", "--process", str(pf), cid],
+                         stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_session_and_tty)
+    os.close(slave)
+    out = read_all(master, b"27 91")
+    os.write(master, b"hello\r")
+    out += read_all(master, b"got:hello")
+    assert p.wait(timeout=30) == 6, out
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert "/dev/pts/" in text and "not a tty" not in text, text
+    assert "ctty-ok" in text and "via-dev-tty" in text, text
+    assert "27 91" in text, text
+    assert "got:hello" in text, text
