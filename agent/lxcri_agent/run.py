@@ -95,6 +95,10 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     server = health_mod.serve(opts.listen, health)
+    if opts.smoke_binary is not None:
+        from . import podenv
+
+        podenv.prepare()
     reporter: threading.Thread | None = None
     try:
         while not stop.is_set():
@@ -110,7 +114,10 @@ def run(
             except Exception as err:  # a bug must not crash-loop the pod: unready, logged, retried
                 lg.exception("install failed unexpectedly; retrying", retry_s=opts.retry)
                 health.set(False, f"internal error: {err!r}")
-            if reporter is None:
+            # the report (and with it the operator's ready label) starts only once a pod of the
+            # RuntimeClass can start here: installed, checked, and the CRI runtime restarted so
+            # that it knows the handler; before that the node must not attract such pods
+            if reporter is None and health.get()[0]:
                 reporter = _start_reporter(opts, stop)
             stop.wait(opts.resync if health.get()[0] else opts.retry)
         health.set(False, "terminating")
@@ -121,6 +128,8 @@ def run(
         if reporter is not None:
             reporter.join(30)  # no report published after it was withdrawn
         (withdraw or (lambda: _withdraw_report(opts)))()
+        if cluster is None:  # the real cluster: let the release's RBAC go once every agent is done
+            _finish_release(opts)
         return plan.uninstall(host, s, reloader).exit_code
     finally:
         server.shutdown()
@@ -136,5 +145,29 @@ def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:
         api = cluster or KubeClusterReader.from_environment()
         return still_selected(api, opts.namespace, opts.daemonset, opts.node_name)
     except Exception as err:  # any API failure: keep the node as it is
+        if getattr(err, "status", None) in (401, 403):
+            # not a failure to ask but an answer: the agent's ServiceAccount or RBAC is gone, which
+            # only deleting the release does (a rolling update keeps them)
+            lg.info("the API no longer accepts the agent's credentials: the release is being deleted",
+                    status=getattr(err, "status", None))
+            return False
         lg.warning("cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err))
         return True
+
+
+def _finish_release(opts: RunOptions) -> None:
+    import os
+
+    from . import release
+    from .report.model import DEFAULT_PREFIX, report_annotation
+
+    if not (opts.daemonset and opts.namespace):
+        return
+    name = opts.daemonset
+    release.finish(
+        opts.namespace,
+        {"serviceAccount": name, "role": name, "clusterRole": name},
+        os.environ.get("LXCRI_AGENT_SELECTOR", "app.kubernetes.io/name=lxcri,app.kubernetes.io/component=agent"),
+        os.environ.get("POD_NAME", ""),
+        report_annotation(os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX)),
+    )
