@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxcri.container.rundir import Record
-from lxcri.container.teardown import _is, _own_dirs, container_dirs
+from lxcri.container.teardown import _own_dirs, container_dirs, is_cgroup
 
 
 def record(**kw: object) -> Record:
@@ -30,8 +30,8 @@ def test_monitor_dirs_and_claims():
     assert _own_dirs(rec) == ["/sys/fs/cgroup/pids/lxcri.monitor/c1-2", "/sys/fs/cgroup/cpu/lxcri.monitor/c1"]
 
 
-def test_is():
-    assert _is("/sys/fs/cgroup/pids/a/b", "/a/b")
-    assert _is("/sys/fs/cgroup/pids/x/a/b-3", "a/b")
-    assert not _is("/sys/fs/cgroup/pids/a/bc", "/a/b")
-    assert not _is("/sys/fs/cgroup/pids/a/b-x", "/a/b")
+def test_is_cgroup():
+    assert is_cgroup("/sys/fs/cgroup/pids/a/b", "/a/b")
+    assert is_cgroup("/sys/fs/cgroup/pids/x/a/b-3", "a/b")
+    assert not is_cgroup("/sys/fs/cgroup/pids/a/bc", "/a/b")
+    assert not is_cgroup("/sys/fs/cgroup/pids/a/b-x", "/a/b")

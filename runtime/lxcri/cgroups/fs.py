@@ -92,6 +92,8 @@ def controllers() -> dict[str, int]:
                     and os.path.exists(os.path.join(h.mountpoint, "blkio.bfq.io_serviced")):
                 # kernels since 5.0 have no CFQ: weights are BFQ's (blkio.bfq.weight), as runc writes them
                 where["blkio.bfq"] = 1
+            if "memory" in h.controllers and os.path.exists(os.path.join(h.mountpoint, "memory.memsw.limit_in_bytes")):
+                where["memory.memsw"] = 1  # swap accounting is on (a kernel option)
     return where
 
 

@@ -27,6 +27,22 @@ def _int(v: object, field: str, minimum: int | None = None) -> int:
     return v
 
 
+def _set(section: dict[str, Any], key: str, field: str, minimum: int | None = None) -> int | None:
+    """A numeric resource, or None when unset: absent, null, or 0, which is how CRI-O and the
+    other callers write "unset" and how runc reads it (cpu shares/quota/period/realtime, memory
+    limit/reservation/swap/kernel, pids limit, blkio weights, net_cls classid). A value given
+    must otherwise be at least `minimum` (0 itself always passes: it means unset)."""
+    raw = section.get(key)
+    if raw is None:
+        return None
+    value = _int(raw, field)
+    if value == 0:
+        return None
+    if minimum is not None and value < minimum:
+        raise CgroupError(f"linux.resources.{field} must be at least {minimum} (or 0 for unset)")
+    return value
+
+
 # unified keys that are no limit: liblxc turns devices.* into the device policy (bypassing
 # linux.resources.devices), and the others move or kill processes
 _NOT_LIMITS = ("devices.", "cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.subtree_control")
@@ -73,37 +89,41 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
     mem = res.get("memory") or {}
     if mem:
         v = at("memory", "memory")
-        limit = mem.get("limit")
+        limit = _set(mem, "limit", "memory.limit")
+        swap = _set(mem, "swap", "memory.swap")
+        if limit == -1 and swap is None:
+            # as runc: an unlimited memory with swap unset lifts the swap limit too (else the
+            # kernel refuses a memory limit above the old memory+swap one)
+            swap = -1 if v == 2 or where.get("memory.memsw") else None
+        if swap is not None and v == 1:
+            # memory+swap first: lifting both in the other order is refused by the kernel
+            out.append(("memory", 1, "memory.memsw.limit_in_bytes", str(swap)))
         if limit is not None:
-            limit = _int(limit, "memory.limit")
             out.append(("memory", v, "memory.limit_in_bytes" if v == 1 else "memory.max",
                         str(limit) if limit >= 0 or v == 1 else MAX))
-        if mem.get("reservation") is not None:
-            r = _int(mem["reservation"], "memory.reservation")
+        r = _set(mem, "reservation", "memory.reservation")
+        if r is not None:
             out.append(("memory", v, "memory.soft_limit_in_bytes" if v == 1 else "memory.low",
                         str(r) if r >= 0 or v == 1 else MAX))
-        if mem.get("swap") is not None:
-            swap = _int(mem["swap"], "memory.swap")
-            if v == 1:
-                out.append(("memory", 1, "memory.memsw.limit_in_bytes", str(swap)))
-            else:  # OCI swap is memory+swap; v2 limits swap alone
-                if swap < 0:
-                    out.append(("memory", 2, "memory.swap.max", MAX))
-                elif limit is None or limit < 0:
-                    raise CgroupError("linux.resources.memory.swap needs memory.limit on cgroup v2")
-                elif swap < limit:
-                    raise CgroupError("linux.resources.memory.swap must not be below memory.limit")
-                else:
-                    out.append(("memory", 2, "memory.swap.max", str(swap - limit)))
-        if mem.get("kernel") is not None:
+        if swap is not None and v == 2:  # OCI swap is memory+swap; v2 limits swap alone
+            if swap < 0:
+                out.append(("memory", 2, "memory.swap.max", MAX))
+            elif limit is None or limit < 0:
+                raise CgroupError("linux.resources.memory.swap needs memory.limit on cgroup v2")
+            elif swap < limit:
+                raise CgroupError("linux.resources.memory.swap must not be below memory.limit")
+            else:
+                out.append(("memory", 2, "memory.swap.max", str(swap - limit)))
+        kernel = _set(mem, "kernel", "memory.kernel")
+        if kernel is not None:
             if v == 2:
                 raise CgroupError("linux.resources.memory.kernel: cgroup v2 has no kernel memory limit")
-            out.append(("memory", 1, "memory.kmem.limit_in_bytes", str(_int(mem["kernel"], "memory.kernel"))))
-        if mem.get("kernelTCP") is not None:
+            out.append(("memory", 1, "memory.kmem.limit_in_bytes", str(kernel)))
+        tcp = _set(mem, "kernelTCP", "memory.kernelTCP")
+        if tcp is not None:
             if v == 2:
                 raise CgroupError("linux.resources.memory.kernelTCP: cgroup v2 has no kernel TCP memory limit")
-            out.append(("memory", 1, "memory.kmem.tcp.limit_in_bytes",
-                        str(_int(mem["kernelTCP"], "memory.kernelTCP"))))
+            out.append(("memory", 1, "memory.kmem.tcp.limit_in_bytes", str(tcp)))
         if mem.get("swappiness") is not None:
             sw = _int(mem["swappiness"], "memory.swappiness", 0)
             if sw > 100:
@@ -118,27 +138,28 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
 
     cpu = res.get("cpu") or {}
     if cpu:
-        if cpu.get("shares") is not None:
-            sh = _int(cpu["shares"], "cpu.shares", 0)
+        sh = _set(cpu, "shares", "cpu.shares", 0)
+        if sh is not None:
             v = at("cpu", "cpu.shares")
             weight = sh if v == 1 else shares_to_weight(sh)
             out.append(("cpu", v, "cpu.shares" if v == 1 else "cpu.weight", str(weight)))
-        quota, period = cpu.get("quota"), cpu.get("period")
+        quota, period = _set(cpu, "quota", "cpu.quota"), _set(cpu, "period", "cpu.period", 0)
         if quota is not None or period is not None:
             v = at("cpu", "cpu.quota")
             if v == 1:
                 if period is not None:
-                    out.append(("cpu", 1, "cpu.cfs_period_us", str(_int(period, "cpu.period", 1))))
+                    out.append(("cpu", 1, "cpu.cfs_period_us", str(period)))
                 if quota is not None:
-                    out.append(("cpu", 1, "cpu.cfs_quota_us", str(_int(quota, "cpu.quota"))))
-            else:
-                q = MAX if quota is None or _int(quota, "cpu.quota") < 0 else str(quota)
-                out.append(("cpu", 2, "cpu.max", f"{q} {_int(period, 'cpu.period', 1) if period else 100000}"))
+                    out.append(("cpu", 1, "cpu.cfs_quota_us", str(quota)))
+            else:  # "QUOTA [PERIOD]": without a period the kernel keeps the current one
+                q = MAX if quota is None or quota < 0 else str(quota)
+                out.append(("cpu", 2, "cpu.max", q if period is None else f"{q} {period}"))
         for key, f1 in (("realtimePeriod", "cpu.rt_period_us"), ("realtimeRuntime", "cpu.rt_runtime_us")):
-            if cpu.get(key) is not None:
+            rt = _set(cpu, key, f"cpu.{key}")
+            if rt is not None:
                 if at("cpu", f"cpu.{key}") == 2:
                     raise CgroupError(f"linux.resources.cpu.{key}: cgroup v2 has no realtime budget")
-                out.append(("cpu", 1, f1, str(_int(cpu[key], f"cpu.{key}"))))
+                out.append(("cpu", 1, f1, str(rt)))
         if cpu.get("idle") is not None:
             out.append(("cpu", at("cpu", "cpu.idle"), "cpu.idle", str(_int(cpu["idle"], "cpu.idle", 0))))
         for key in ("cpus", "mems"):
@@ -149,8 +170,8 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
                 out.append(("cpuset", at("cpuset", f"cpu.{key}"), f"cpuset.{key}", val))
 
     pids = res.get("pids") or {}
-    if pids.get("limit") is not None:
-        lim = _int(pids["limit"], "pids.limit")
+    lim = _set(pids, "limit", "pids.limit")
+    if lim is not None:
         out.append(("pids", at("pids", "pids.limit"), "pids.max", str(lim) if lim > 0 else MAX))
 
     blk = res.get("blockIO") or {}
@@ -158,15 +179,16 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
         v = at("blkio" if "blkio" in where else "io", "blockIO")
         ctrl = "blkio" if v == 1 else "io"
         bfq = "blkio.bfq." if v == 1 and where.get("blkio.bfq") else "blkio."  # see fs.controllers()
-        if blk.get("weight") is not None:
-            w = _int(blk["weight"], "blockIO.weight", 10)
+        w = _set(blk, "weight", "blockIO.weight", 10)
+        if w is not None:
             out.append((ctrl, v, bfq + "weight" if v == 1 else "io.weight",
                         str(w) if v == 1 else f"default {blkio_to_io_weight(w)}"))
-        if blk.get("leafWeight") is not None and v == 1:
-            out.append((ctrl, 1, "blkio.leaf_weight", str(_int(blk["leafWeight"], "blockIO.leafWeight", 10))))
+        leaf = _set(blk, "leafWeight", "blockIO.leafWeight", 10)
+        if leaf is not None and v == 1:
+            out.append((ctrl, 1, "blkio.leaf_weight", str(leaf)))
         for i, d in enumerate(blk.get("weightDevice") or []):
-            if d.get("weight") is not None:
-                w = _int(d["weight"], f"blockIO.weightDevice[{i}].weight", 10)
+            w = _set(d, "weight", f"blockIO.weightDevice[{i}].weight", 10)
+            if w is not None:
                 dev = _dev(d, f"blockIO.weightDevice[{i}]")
                 out.append((ctrl, v, bfq + "weight_device" if v == 1 else "io.weight",
                             f"{dev} {w if v == 1 else blkio_to_io_weight(w)}"))
@@ -189,9 +211,9 @@ def writes(res: dict[str, Any], where: dict[str, int]) -> list[Write]:
         out.append(("hugetlb", v, f"hugetlb.{size}.limit_in_bytes" if v == 1 else f"hugetlb.{size}.max", str(lim)))
 
     net = res.get("network") or {}
-    if net.get("classID") is not None:
-        out.append(("net_cls", at("net_cls", "network.classID"), "net_cls.classid",
-                    str(_int(net["classID"], "network.classID", 0))))
+    cls = _set(net, "classID", "network.classID", 0)
+    if cls is not None:
+        out.append(("net_cls", at("net_cls", "network.classID"), "net_cls.classid", str(cls)))
     for i, p in enumerate(net.get("priorities") or []):
         name = p.get("name")
         if not isinstance(name, str) or not name or any(c.isspace() or c == "/" for c in name):

@@ -35,7 +35,8 @@ import sys
 import time
 
 from lxcri import jsonlite, lxcconf, proc
-from lxcri.cgroups import Cgroup, host_version
+from lxcri.cgroups import Cgroup, host_version, levels
+from lxcri.cgroups import fs as cgroup_fs
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies
 from lxcri.container import hooks as oci_hooks
@@ -412,14 +413,17 @@ class Creation:
         cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
         self.rd = rd = make_run_dir(s, self.cid)
         self.cgroup_path = cgroup_path  # from here on, abort() removes it: it is this container's
+        leaves, parents = teardown.claims(cgroup_path, self.cid)
         rec = Record(id=self.cid, bundle=bundle.path, rootfs=bundle.rootfs, created=_now_rfc3339(),
                      oci_version=str(cfg.get("ociVersion")), creator_pid=os.getpid(),
                      creator_start=proc.start_time(os.getpid()), cgroup_path=self.cgroup_path,
                      annotations=bundle.annotations, hooks=hook_spec, devices=check_devices(cfg),
                      no_process=no_process, ready=False,
-                     cgroup_claims=teardown.claims(cgroup_path, self.cid, _spawner_pid()))
+                     cgroup_claims=leaves, cgroup_parents=parents)
         rd.save(rec)
         self.rec = rec
+        # (after the claims are saved: what this makes is among them)
+        cpuset = levels.prepare_cpuset(cgroup_path)
 
         lowest = 3 + opts.preserve_fds
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -444,6 +448,7 @@ class Creation:
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
             debug=s.debug, controllers=cgroup_controllers(),
             hierarchies=[(os.path.basename(h.mountpoint), h.mountpoint) for h in hierarchies()],
+            cpuset=cpuset,
         )
         items = translate(bundle, ctx, s.systemd_cgroup)
         # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one
@@ -507,6 +512,7 @@ class Creation:
         proc.kill(self.monitor_pid, proc.SIGKILL)
         reap_helper(self.monitor_pid, s.kill_timeout)
         self.monitor_pid = rec.monitor_pid = rec.monitor_start = 0
+        self._remove_monitor_cgroup(rec)
         rd.save(rec)
         if opts.pid_file:
             try:
@@ -517,6 +523,17 @@ class Creation:
         rec.ready = True
         rd.save(rec)
         return rec
+
+    def _remove_monitor_cgroup(self, rec: Record) -> None:
+        """The dead monitor's cgroups go at once, not at delete: nothing runs there any more.
+        (One that will not go stays recorded, and delete tries again.)"""
+        end = time.monotonic() + self.settings.kill_timeout
+        mon = cgroup_fs.monitor_cgroup(self.cid)
+        left = {k: d for k, d in rec.monitor_cgroup_dirs.items() if not cgroup_fs.rmdir_while_busy(d, end)}
+        gone = set(rec.monitor_cgroup_dirs.values()) - set(left.values())
+        rec.monitor_cgroup_dirs = left
+        rec.cgroup_claims = [d for d in rec.cgroup_claims
+                             if d not in gone and not (teardown.is_cgroup(d, mon) and not os.path.isdir(d))]
 
     def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""
@@ -551,11 +568,12 @@ class Creation:
             reap_helper(self.monitor_pid, 5.0)
         if self.hook_error:
             return self.hook_error
-        try:
-            with open(self.rd.file("hook-error")) as f:
-                return f.read().strip()
-        except OSError:
-            pass
+        for name in ("hook-error", "monitor-error"):  # an OCI hook's, or the monitor's before liblxc ran
+            try:
+                with open(self.rd.file(name)) as f:
+                    return f.read().strip()
+            except OSError:
+                pass
         why = liblxc_error(self.rd)
         return f"container failed to start: {why}" if why else "container failed to start (liblxc gave no reason)"
 
@@ -584,15 +602,6 @@ class Creation:
             log.warning(f"undoing the failed create of {self.cid}: {e}")
         finally:
             self.rd.close()
-
-
-def _spawner_pid() -> int:
-    """The process the monitor is forked from, whose cgroups liblxc's relative paths start at:
-    this one, or in a warm worker the caller's client."""
-    warm = sys.modules.get("lxcri.zygote")
-    if warm is not None and warm.CLIENT is not None:
-        return int(warm.CLIENT_PID) or os.getpid()
-    return os.getpid()
 
 
 def make_run_dir(settings: Settings, cid: str) -> RunDir:

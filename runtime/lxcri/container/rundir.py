@@ -46,7 +46,8 @@ class Record:
                  cgroup_dirs: dict[str, str] | None = None, monitor_cgroup_dirs: dict[str, str] | None = None,
                  annotations: dict[str, str] | None = None, hooks: dict[str, Any] | None = None,
                  devices: list[dict[str, Any]] | None = None, no_process: bool = False,
-                 ready: bool = True, cgroup_claims: list[str] | None = None) -> None:
+                 ready: bool = True, cgroup_claims: list[str] | None = None,
+                 cgroup_parents: list[str] | None = None) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -70,6 +71,8 @@ class Record:
         self.ready = ready
         # where liblxc would make the container's and its monitor's cgroups, and nothing was yet
         self.cgroup_claims = cgroup_claims or []
+        # the levels above the container's cgroup that did not exist: removed (when empty) with it
+        self.cgroup_parents = cgroup_parents or []
 
 
 class RunDir:

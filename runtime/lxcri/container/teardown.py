@@ -22,33 +22,22 @@ import os
 import time
 
 from lxcri import proc
-from lxcri.cgroups.fs import Cgroup, hierarchies, monitor_cgroup, pid_paths, rmdir_while_busy
+from lxcri.cgroups import levels
+from lxcri.cgroups.fs import Cgroup, monitor_cgroup, rmdir_while_busy
 from lxcri.container.rundir import Record, RunDir
 from lxcri.errors import LxcriError
 
 
-def claims(cgroup_path: str, cid: str, creator_pid: int) -> list[str]:
-    """The leaf directories liblxc may create for this container and its monitor, in every hierarchy,
-    that do not exist yet: from the cgroup root, and below the creator's cgroup (where liblxc puts
-    a relative `lxc.cgroup.dir.*`). Recorded before the monitor starts, so that whatever a killed
-    create leaves is found, and nothing that existed before is ever taken for the container's."""
-    try:
-        base = pid_paths(creator_pid)
-    except OSError:
-        base = {}
-    out: list[str] = []
-    for h in hierarchies():
-        rel = "/"
-        for ctrls, path in base.items():
-            if (h.version == 2 and ctrls == "") or (
-                    h.version == 1 and ctrls and frozenset(ctrls.split(",")) == h.controllers):
-                rel = path
-        for leaf in (cgroup_path, monitor_cgroup(cid)):
-            for start in dict.fromkeys(("/", rel)):
-                d = os.path.normpath(os.path.join(h.mountpoint, start.lstrip("/"), leaf.lstrip("/")))
-                if d not in out and not os.path.exists(d):
-                    out.append(d)
-    return out
+def claims(cgroup_path: str, cid: str) -> tuple[list[str], list[str]]:
+    """What a create may make, in every hierarchy, and that does not exist yet: (the leaf dirs of
+    the container's and its monitor's cgroups, the levels above the container's). liblxc places
+    both from the cgroup root (lxcconf/cgroups.py: placement), and lxcri makes the cpuset levels
+    (cgroups/levels.py). Recorded before the monitor starts, so that whatever a failed or killed
+    create leaves is found, and nothing that existed before is ever taken for the container's.
+    (lxcri.monitor, the monitor cgroups' parent, is lxcri's own and stays, as lxcri.warm.)"""
+    leaves, parents = levels.missing(cgroup_path)
+    monitor_leaves, _ = levels.missing(monitor_cgroup(cid))
+    return [*leaves, *monitor_leaves], parents
 
 
 def _tree(d: str) -> list[str]:
@@ -68,7 +57,7 @@ def _procs(d: str) -> list[int]:
         return []
 
 
-def _is(d: str, leaf: str) -> bool:
+def is_cgroup(d: str, leaf: str) -> bool:
     """d is a directory of the cgroup `leaf` (below whatever base liblxc started from); liblxc
     names a monitor cgroup that exists already LEAF-1, LEAF-2..."""
     d, leaf = os.path.normpath(d), os.path.normpath("/" + leaf.strip("/"))
@@ -82,14 +71,14 @@ def container_dirs(rec: Record) -> dict[str, str]:
     """The recorded dirs of the container's cgroup that are its own: where its init was found,
     and named as its cgroup. (In a hierarchy where liblxc made none, the init stays in its
     creator's cgroup, which must never be taken for the container's.)"""
-    return {k: d for k, d in rec.cgroup_dirs.items() if rec.cgroup_path and _is(d, rec.cgroup_path)}
+    return {k: d for k, d in rec.cgroup_dirs.items() if rec.cgroup_path and is_cgroup(d, rec.cgroup_path)}
 
 
 def _own_dirs(rec: Record) -> list[str]:
     """The cgroups whose processes are the container's (or its monitor's) and may all be killed."""
     mon = monitor_cgroup(rec.id)
-    dirs = [*container_dirs(rec).values(), *(d for d in rec.monitor_cgroup_dirs.values() if _is(d, mon))]
-    dirs += [d for d in rec.cgroup_claims if _is(d, mon)]  # lxcri's own namespace: only its monitor
+    dirs = [*container_dirs(rec).values(), *(d for d in rec.monitor_cgroup_dirs.values() if is_cgroup(d, mon))]
+    dirs += [d for d in rec.cgroup_claims if is_cgroup(d, mon)]  # lxcri's own namespace: only its monitor
     Cgroup({str(i): d for i, d in enumerate(dirs)})._check()  # never a root cgroup
     return dirs
 
@@ -154,6 +143,17 @@ def _rmdir_all(dirs: list[str], end: float) -> list[str]:
     return left
 
 
+def remove_parents(parents: list[str]) -> None:
+    """rmdir the levels above the container's cgroup that its create made, deepest first, each
+    once and only itself: one that still holds a cgroup (another container's, made since) or a
+    task stays, which is the kernel's own check; nothing below a parent is ever removed."""
+    for d in sorted(parents, key=len, reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def _unmount_under(path: str) -> list[str]:
     """Detach any mount at or below path in our mount namespace (none is made there normally:
     liblxc mounts in the container's namespace; a crash must not leave one on the host either)."""
@@ -205,6 +205,8 @@ def destroy(rd: RunDir, rec: Record, timeout: float) -> None:
     # children first across the board: a claim may be the parent of a recorded dir
     dirs = sorted({*own, *rec.cgroup_claims}, key=len, reverse=True)
     left = _rmdir_all(dirs, end)
+    if not left:
+        remove_parents(rec.cgroup_parents)
     left += _unmount_under(rd.path)
     if left:
         raise LxcriError(f"container {rec.id}: cannot remove {', '.join(left[:5])}"

@@ -19,7 +19,7 @@ class Context:
     def __init__(self, container_id: str, runtime_dir: str, rootfs: str, init_path: str, hook_cmd: str,
                  sync_fd: int, fifo_fd: int, cgroup_path: str, cgroup_version: int, debug: bool = False,
                  controllers: dict[str, int] | None = None,
-                 hierarchies: list[tuple[str, str]] | None = None) -> None:
+                 hierarchies: list[tuple[str, str]] | None = None, cpuset: dict[str, str] | None = None) -> None:
         self.container_id = container_id
         self.runtime_dir = runtime_dir
         self.rootfs = rootfs
@@ -32,6 +32,8 @@ class Context:
         self.debug = debug
         self.controllers = controllers or {}  # controller -> 1 (v1 hierarchy) or 2 (cgroup2), on this host
         self.hierarchies = hierarchies or []  # (name under /sys/fs/cgroup, host mount point)
+        # v1 cpuset: what the container's new cgroup needs (its parent's cpus and mems: cgroups/levels.py)
+        self.cpuset = cpuset or {}
         self.rootfs_mount = f"{runtime_dir}/rootfs"  # where liblxc mounts the rootfs during setup
 
 

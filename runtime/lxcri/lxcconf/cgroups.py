@@ -81,15 +81,29 @@ def resources(config: dict[str, Any], ctx: Context) -> Items:
 
     res = (config.get("linux") or {}).get("resources") or {}
     try:
-        return [(f"lxc.cgroup.{f}" if v == 1 else f"lxc.cgroup2.{f}", val)
-                for _, v, f, val in writes(res, ctx.controllers)]
+        items = [(f"lxc.cgroup.{f}" if v == 1 else f"lxc.cgroup2.{f}", val)
+                 for _, v, f, val in writes(res, ctx.controllers)]
     except CgroupError as e:
         raise TranslateError(f"config.json: {e}") from None
+    # a v1 cpuset cgroup is empty when made below a parent with clone_children=0, and no task
+    # can enter it: its parent's cpus and mems where the config gives none (liblxc writes
+    # limits before the init enters), first, so that the config's own come after
+    given = {key for key, _ in items}
+    return [(f"lxc.cgroup.{f}", val) for f, val in ctx.cpuset.items() if f"lxc.cgroup.{f}" not in given] + items
 
 
 def placement(ctx: Context) -> Items:
+    """Where liblxc puts the container and its monitor: the absolute cgroup path from the root.
+
+    liblxc takes lxc.cgroup.dir.* relative to a base cgroup: the monitor's own with
+    lxc.cgroup.relative = 1, else (as root) pid 1's, which is seldom the root in a container
+    or on a kind node. lxcri-monitor moves itself into the root cgroup of every hierarchy
+    before liblxc starts (libexec/src/monitor.c), so with relative = 1 the base is the root,
+    whatever cgroup the caller sits in.
+    """
     rel = ctx.cgroup_path.lstrip("/")
     return [
+        ("lxc.cgroup.relative", "1"),
         ("lxc.cgroup.dir.container", rel),
         # the monitor starts apart; lxcri create moves it beside the container afterwards
         ("lxc.cgroup.dir.monitor", monitor_cgroup(ctx.container_id).lstrip("/")),

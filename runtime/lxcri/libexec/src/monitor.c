@@ -13,6 +13,7 @@
  * lives in the Python runtime, which writes the config this loads from ROOT/ID/config.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,83 @@ static void map_ids_directly_as_root(void)
 		unsetenv("PATH");
 }
 
+/*
+ * An absolute linux.cgroupsPath is meant from the cgroup root, whatever cgroup the caller
+ * (conmon, the containerd shim, a kind node's kubelet) sits in. liblxc places
+ * lxc.cgroup.dir.container and .monitor below a base cgroup per hierarchy: as root, the
+ * cgroup of /proc/1 (a container's or kind node's pid 1 is seldom in the root cgroup);
+ * with lxc.cgroup.relative = 1 (lxcri's config has it), its own. So the monitor first moves
+ * itself into the root cgroup of every mounted hierarchy, and liblxc's base is the root.
+ * (liblxc then moves it into lxc.cgroup.dir.monitor at once.) A hierarchy that refuses
+ * fails the create: the container would land somewhere else than its config says.
+ * Not as non-root: such a monitor can only use cgroups below its own.
+ */
+static int enter_root_cgroups(char *err, size_t len)
+{
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		snprintf(err, len, "cannot read /proc/self/mountinfo: %s", strerror(errno));
+		return -1;
+	}
+	while (ret == 0 && getline(&line, &cap, f) > 0) {
+		char *fields[5], *sep, *fstype, *save = NULL, *tok;
+		char path[4096];
+		int i, fd;
+
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		fstype = sep + 3;
+		if (strncmp(fstype, "cgroup ", 7) != 0 && strncmp(fstype, "cgroup2 ", 8) != 0)
+			continue;
+		*sep = '\0';
+		for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 5; tok = strtok_r(NULL, " ", &save))
+			fields[i++] = tok;
+		/* fields[3]: the mount's root in its hierarchy; [4]: where it is mounted. A mount of
+		 * a subtree (or with an escaped character in its path) is no hierarchy's root here. */
+		if (i < 5 || strcmp(fields[3], "/") != 0 || strchr(fields[4], '\\'))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/cgroup.procs", fields[4]) >= (int)sizeof(path))
+			continue;
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1) {
+			snprintf(err, len, "cannot move the monitor into the root cgroup %s: %s", fields[4],
+				 strerror(errno));
+			ret = -1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/* What went wrong before liblxc ran, where lxcri create looks for it (ROOT/ID/monitor-error). */
+static void report(const char *root, const char *id, const char *msg)
+{
+	char path[4096];
+	int fd;
+
+	fprintf(stderr, "lxcri-monitor: %s\n", msg);
+	if (snprintf(path, sizeof(path), "%s/%s/monitor-error", root, id) >= (int)sizeof(path))
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, msg, strlen(msg)) < 0) {
+		/* nothing more to say: stderr has it */
+	}
+	close(fd);
+}
+
 int main(int argc, char *argv[])
 {
 	struct lxc_container *c;
@@ -103,6 +181,14 @@ int main(int argc, char *argv[])
 	/* do not pin the caller's cwd (often the bundle) for the container's lifetime */
 	if (chdir("/") < 0)
 		return 1;
+	{
+		char err[512];
+
+		if (enter_root_cgroups(err, sizeof(err)) < 0) {
+			report(argv[1], argv[2], err);
+			return 1;
+		}
+	}
 	c = lxc_container_new(argv[2], argv[1]);
 	if (!c) {
 		fprintf(stderr, "lxcri-monitor: cannot load container %s in %s\n", argv[2], argv[1]);

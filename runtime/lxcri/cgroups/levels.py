@@ -1,0 +1,103 @@
+"""The levels of a container's cgroup path: which a create will make, and v1 cpuset set-up.
+
+liblxc makes every missing level of lxc.cgroup.dir.container in every hierarchy, from
+the root (see lxcconf/cgroups.py: placement). On a cgroup v1 cpuset hierarchy a new
+cgroup has empty cpuset.cpus and cpuset.mems unless its parent has
+cgroup.clone_children=1, and no task can enter an empty cpuset ("No space left on
+device"). liblxc fills only the first level below its base; kubelet makes its pod
+cgroups with clone_children=0, so the container's own cgroup below them stayed empty.
+runc copies cpus and mems down from the nearest ancestor that has them, at every level;
+lxcri does the same: it makes the missing levels above the container's cgroup in the
+cpuset hierarchy itself and fills every empty level on the way, and gives the
+container's cgroup (which liblxc must make: it refuses one that exists) its parent's
+values as lxc.cgroup.cpuset.* items, which liblxc writes before the init enters.
+
+What a create will make is recorded before it makes anything (container/teardown.py:
+claims), so that a failed create and delete remove exactly that and never a cgroup that
+existed before.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcri.cgroups.fs import Hierarchy, hierarchies
+from lxcri.errors import CgroupError
+
+CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
+
+
+def prefixes(path: str) -> list[str]:
+    """/a/b/c -> [/a, /a/b, /a/b/c]."""
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise CgroupError(f"refusing cgroup path {path!r}: not a cgroup below the root")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def dir_of(h: Hierarchy, path: str) -> str:
+    return os.path.join(h.mountpoint, path.lstrip("/"))
+
+
+def missing(path: str) -> tuple[list[str], list[str]]:
+    """(leaves, parents): the directories of `path` itself, and of the levels above it, that do
+    not exist yet in the hierarchies mounted here; parents deepest first."""
+    levels = prefixes(path)
+    leaves: list[str] = []
+    parents: list[str] = []
+    for h in hierarchies():
+        if not os.path.isdir(h.mountpoint):
+            continue
+        leaf = dir_of(h, levels[-1])
+        if not os.path.exists(leaf):
+            leaves.append(leaf)
+        for level in reversed(levels[:-1]):
+            d = dir_of(h, level)
+            if os.path.exists(d):
+                break  # and so do the levels above it
+            parents.append(d)
+    return leaves, parents
+
+
+def _cpuset_v1() -> Hierarchy | None:
+    return next((h for h in hierarchies() if h.version == 1 and "cpuset" in h.controllers), None)
+
+
+def _read(d: str, name: str) -> str:
+    with open(os.path.join(d, name)) as f:
+        return f.read().strip()
+
+
+def _fill(d: str, parent: str) -> None:
+    """Give d its parent's cpus and mems where it has none (as runc's cpuset copy-down)."""
+    for name in CPUSET_FILES:
+        if not _read(d, name):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(_read(parent, name))
+
+
+def prepare_cpuset(path: str) -> dict[str, str]:
+    """On a v1 cpuset hierarchy: make the missing levels above `path` and give every level on
+    the way cpus and mems; the values for `path` itself (its parent's), for liblxc to write
+    when it makes it. Empty where there is no v1 cpuset hierarchy (v2 inherits by itself).
+
+    Only levels that `missing()` listed are made, and the caller recorded them first. An
+    existing level is written only when it has no cpus or mems, which also means no task
+    can be in it: as runc, and nothing that works changes.
+    """
+    h = _cpuset_v1()
+    if h is None:
+        return {}
+    parent = d = h.mountpoint
+    try:
+        for level in prefixes(path)[:-1]:
+            d = dir_of(h, level)
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                pass
+            _fill(d, parent)
+            parent = d
+        return {name: _read(parent, name) for name in CPUSET_FILES}
+    except OSError as e:
+        raise CgroupError(f"cannot set up the cpuset cgroup {d}: {e.strerror}") from None
