@@ -37,7 +37,7 @@ done
 
 # 2. what the agent never uses: docs, locales, gconv, the stdlib's tests, GUI, packaging tools
 rm -rf "$ROOT"/usr/share/{doc,man,info,lintian,locale,binfmts,pixmaps,applications} "$ROOT"/usr/lib/x86_64-linux-gnu/gconv \
-       "$ROOT"/usr/lib/python3.11/{test,idlelib,tkinter,turtledemo,ensurepip,lib2to3,pydoc_data,distutils,unittest,venv} \
+       "$ROOT"/usr/lib/python3.11/{test,idlelib,tkinter,turtledemo,ensurepip,lib2to3,pydoc_data,distutils,venv} \
        "$ROOT"/usr/lib/python3.11/config-* "$ROOT"/etc/python3.11/sitecustomize.py "$ROOT"/usr/bin/pydoc* \
        "$ROOT"/usr/lib/x86_64-linux-gnu/{engines-3,ossl-modules} "$ROOT"/sbin "$ROOT"/usr/sbin
 find "$ROOT" -name __pycache__ -prune -exec rm -rf {} +
@@ -45,18 +45,20 @@ find "$ROOT" -name __pycache__ -prune -exec rm -rf {} +
 # 3. the agent's packages (lxcri, lxcri_agent and their runtime dependencies) from .venv;
 #    not the liblxc bindings: only the runtime tree uses liblxc, and it brings its own
 .venv/bin/python - "$ROOT/usr/lib/python3/dist-packages" <<'EOF'
-import importlib.metadata as md, re, shutil, sys
+import importlib.metadata as md, shutil, sys
 from pathlib import Path
+from packaging.requirements import Requirement
 dest = Path(sys.argv[1]); dest.mkdir(parents=True, exist_ok=True)
 skip = {"lxc"}
 todo, seen = ["lxcri"], set()
 while todo:
-    name = re.split(r"[ ;<>=!~\[]", todo.pop())[0].lower().replace("_", "-")
-    if name in seen or name in skip:
+    req = Requirement(todo.pop())
+    name = req.name.lower().replace("_", "-")
+    if name in seen or name in skip or (req.marker and not req.marker.evaluate({"extra": ""})):
         continue
     seen.add(name)
     dist = md.distribution(name)
-    todo += [r for r in (dist.requires or []) if "extra ==" not in r]
+    todo += list(dist.requires or [])
     for f in dist.files or []:
         src = Path(dist.locate_file(f))
         parts = Path(f).parts
@@ -74,9 +76,13 @@ EOF
 # runtime's package is not needed here, the tree below carries it)
 cp -a agent/lxcri_agent "$ROOT/usr/lib/python3/dist-packages/"
 find "$ROOT/usr/lib/python3/dist-packages" -name __pycache__ -prune -exec rm -rf {} +
-# compiled once here: the pod's root filesystem is read-only, so imports could never cache them
-.venv/bin/python -m compileall -q -j 2 --invalidation-mode unchecked-hash \
+# compiled once here (the pod's root filesystem is read-only: imports could never cache them), and
+# shipped instead of the sources (both would double the size); the agent's own package keeps its
+# sources too, for readable tracebacks
+.venv/bin/python -m compileall -q -j 2 -b --invalidation-mode unchecked-hash \
   -s "$ROOT" -p / "$ROOT/usr/lib/python3.11" "$ROOT/usr/lib/python3/dist-packages" >/dev/null || true
+find "$ROOT/usr/lib/python3.11" "$ROOT/usr/lib/python3/dist-packages" -name '*.py' -not -path '*/lxcri_agent/*' \
+  -exec sh -c 'for f; do if [ -f "${f}c" ]; then rm "$f"; fi; done' sh {} +
 
 # 4. the runtime tree the agent installs on nodes (interpreter, liblxc and the helpers bundled)
 .venv/bin/lxcri-agent --log-format text build-tree "$ROOT/usr/lib/lxcri-agent/tree" >/dev/null
