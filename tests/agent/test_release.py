@@ -63,3 +63,36 @@ def test_uninstall_removes_liblxc_locks_of_the_runtime_root_only(tmp_path: Path)
     (ours / "x").mkdir(parents=True)
     plan._remove_lxc_locks(host, Settings())
     assert list((tmp_path / "run/lxc").iterdir()) == []
+
+
+class FakeRelease:
+    """The five RBAC objects and the cluster's pods and nodes, as release.finish sees them."""
+
+    def __init__(self, deleting: bool, pods: list[dict[str, object]], nodes: dict[str, dict[str, object]]) -> None:
+        self._deleting, self.pods, self.nodes = deleting, pods, nodes
+        self.released = 0
+
+    def deleting(self) -> bool:
+        return self._deleting
+
+    def pods_and_nodes(self, selector: str) -> tuple[list[dict[str, object]], dict[str, dict[str, object]]]:
+        return self.pods, self.nodes
+
+    def release(self) -> list[str]:
+        self.released += 1
+        return ["ServiceAccount"]
+
+
+def finish_with(api: FakeRelease, me: str = "agent-a") -> int:
+    from lxcri_agent.release import finish
+
+    finish("ns", {}, "sel", me, KEY, wait=0.1, api=api)  # type: ignore[arg-type]
+    return api.released
+
+
+def test_finish_releases_only_when_the_release_is_deleted_and_all_are_done() -> None:
+    done = {"a": node("a", report=False)}
+    assert finish_with(FakeRelease(False, [pod("agent-a", "a")], done)) == 0  # a DaemonSet change, not a deletion
+    assert finish_with(FakeRelease(True, [pod("agent-a", "a")], done)) == 1
+    busy = {"a": node("a", report=False), "b": node("b")}
+    assert finish_with(FakeRelease(True, [pod("agent-a", "a"), pod("agent-b", "b")], busy)) == 0  # b releases
