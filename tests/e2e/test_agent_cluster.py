@@ -303,7 +303,8 @@ def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
     c.kubectl("delete", "-f", "-", "--wait=true", "--timeout=240s", input=manifest)
     # kubectl waits for the objects it deleted; the agents' pods (garbage-collected after their
     # DaemonSet) finish their uninstall a little later: wait for them as a user would
-    c.kubectl("wait", "-n", NS, "--for=delete", "pod", "-l", "app.kubernetes.io/name=lxcri", "--timeout=240s")
+    wait_for("the release's pods gone", lambda: not c.kubectl(
+        "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=lxcri", "-o", "name").strip(), 240, every=2)
     c.timings["uninstall"] = time.monotonic() - t
     left = c.kubectl("get", "-f", "-", "--ignore-not-found", "-o", "name", input=manifest, check=False).strip()
     assert not left, f"objects of the release still there (finalizers?): {left}"
