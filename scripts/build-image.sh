@@ -107,7 +107,9 @@ tar -C "$ROOT" --numeric-owner -cf - . | "$PODMAN" import \
   --change 'ENTRYPOINT ["lxcri-agent"]' --change 'CMD ["run"]' \
   --change 'ENV PATH=/usr/bin:/bin LXCRI_HOST_ROOT=/host PYTHONDONTWRITEBYTECODE=1' \
   --change 'USER 0' - "$TAG" >/dev/null
-RUN=("$PODMAN" run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=20000:20000)
+# runc: crun 1.8 (Debian 12's, podman's default) refuses hybrid cgroup hosts
+OCI=$(command -v runc || true)
+RUN=("$PODMAN" run ${OCI:+--runtime "$OCI"} --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=20000:20000)
 "${RUN[@]}" --entrypoint /usr/bin/python3.11 "$TAG" -I -c \
   'import kopf, kubernetes, aiohttp, jeepney, tomlkit, lxcri_agent.cli, lxcri_agent.operator.main, lxcri_agent.report'
 "${RUN[@]}" "$TAG" --version >/dev/null

@@ -117,7 +117,8 @@ def agent_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     finally:
         sh("podman", "rm", "-f", ctr, check=False)
     # the tree's id file caches its content hash: recompute it for the changed tree
-    ctr = sh("podman", "create", "--entrypoint", "/usr/bin/python3.11", TAG2 + "-tmp", "-I", "-c",
+    runc = ["--runtime", "/usr/sbin/runc"] if Path("/usr/sbin/runc").exists() else []  # crun refuses hybrid hosts
+    ctr = sh("podman", "create", *runc, "--entrypoint", "/usr/bin/python3.11", TAG2 + "-tmp", "-I", "-c",
              "from pathlib import Path; from lxcri_agent import tree; p = Path('/usr/lib/lxcri-agent/tree');"
              " (p / tree.ID_FILE).write_text(tree.tree_id(p) + '\\n')").strip()
     try:
