@@ -117,7 +117,9 @@ def agent_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     finally:
         sh("podman", "rm", "-f", ctr, check=False)
     # the tree's id file caches its content hash: recompute it for the changed tree
-    runc = ["--runtime", "/usr/sbin/runc"] if Path("/usr/sbin/runc").exists() else []  # crun refuses hybrid hosts
+    # crun refuses hybrid cgroup hosts; no CAP_SYS_RESOURCE on these VMs: rlimits within the hard limit
+    runc = ["--runtime", "/usr/sbin/runc"] if Path("/usr/sbin/runc").exists() else []
+    runc += ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=20000:20000", "--network", "none"]
     ctr = sh("podman", "create", *runc, "--entrypoint", "/usr/bin/python3.11", TAG2 + "-tmp", "-I", "-c",
              "from pathlib import Path; from lxcri_agent import tree; p = Path('/usr/lib/lxcri-agent/tree');"
              " (p / tree.ID_FILE).write_text(tree.tree_id(p) + '\\n')").strip()
