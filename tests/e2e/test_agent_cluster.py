@@ -72,12 +72,16 @@ class Cluster:
     def state(self) -> Path:
         return Path(self.facts["STATE_DIR"])
 
+    @property
+    def cmd(self) -> tuple[str, ...]:
+        return (str(self.script), "--name", self.name, "--state", str(self.state))
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300) -> str:
-        return sh(str(self.script), "--name", self.name, "kubectl", *args, input=input, check=check, timeout=timeout)
+        return sh(*self.cmd, "kubectl", *args, input=input, check=check, timeout=timeout)
 
     def exec(self, *args: str, check: bool = True) -> str:
         """A command in the cluster's mount and network namespaces (where /run is the node's)."""
-        return sh(str(self.script), "--name", self.name, "exec", *args, check=check)
+        return sh(*self.cmd, "exec", *args, check=check)
 
     def cri_config(self) -> dict[str, bytes]:
         base = Path(self.facts["CRI_CONFIG"])
@@ -161,8 +165,7 @@ def cluster(request: pytest.FixtureRequest, agent_images: dict[str, Path]) -> It
         yield c
     finally:
         print(f"\n[{cri}] timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in c.timings.items()))
-        sh(str(script), "--name", name, "logs", "restart-cri", check=False)
-        sh(str(script), "--name", name, "down", "--purge", check=False)
+        sh(*c.cmd, "down", "--purge", check=False)
 
 
 def values(c: Cluster, tag: str) -> dict[str, Any]:
