@@ -105,7 +105,7 @@ printf 'passwd: files\ngroup: files\nhosts: files dns\n' > "$ROOT/etc/nsswitch.c
 SIZE=$(du -sm "$ROOT" | cut -f1)
 tar -C "$ROOT" --numeric-owner -cf - . | "$PODMAN" import \
   --change 'ENTRYPOINT ["lxcri-agent"]' --change 'CMD ["run"]' \
-  --change 'ENV PATH=/usr/bin:/bin LXCRI_HOST_ROOT=/host PYTHONDONTWRITEBYTECODE=1' \
+  --change 'ENV PATH=/usr/bin:/bin' --change 'ENV LXCRI_HOST_ROOT=/host' --change 'ENV PYTHONDONTWRITEBYTECODE=1' \
   --change 'USER 0' - "$TAG" >/dev/null
 # runc: crun 1.8 (Debian 12's, podman's default) refuses hybrid cgroup hosts
 OCI=$(command -v runc || true)
@@ -115,5 +115,6 @@ RUN=("$PODMAN" run ${OCI:+--runtime "$OCI"} --rm --network none --ulimit nofile=
 "${RUN[@]}" "$TAG" --version >/dev/null
 "${RUN[@]}" --entrypoint /bin/env "$TAG" -i /usr/lib/lxcri-agent/tree/lxcri --version >/dev/null
 "${RUN[@]}" --entrypoint /bin/env "$TAG" -i /usr/lib/lxcri-agent/tree/lxcri features >/dev/null
+[ "$("${RUN[@]}" --entrypoint /bin/sh "$TAG" -c 'echo $PATH')" = /usr/bin:/bin ] || { echo "PATH is wrong in $TAG" >&2; exit 1; }
 "${RUN[@]}" --user 65532 --entrypoint /usr/bin/python3.11 "$TAG" -I -c 'import getpass; getpass.getuser()'
 echo "built $TAG (${SIZE} MB uncompressed)"
