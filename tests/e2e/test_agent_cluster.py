@@ -207,7 +207,7 @@ spec:
 """
 
 
-def wait_for(what: str, check: Any, timeout: float, every: float = 1.0) -> Any:
+def wait_for(what: str, check: Any, timeout: float, every: float = 1.0, c: Cluster | None = None) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -215,7 +215,18 @@ def wait_for(what: str, check: Any, timeout: float, every: float = 1.0) -> Any:
         if last:
             return last
         time.sleep(every)
+    if c is not None:
+        diagnose(c)
     raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+
+
+def diagnose(c: Cluster) -> None:
+    """What a user would look at: pods, the agent's and operator's last words, events."""
+    for args in (("get", "pods", "-A", "-o", "wide"),
+                 ("-n", NS, "logs", "-l", "app.kubernetes.io/component=agent", "--tail=15"),
+                 ("-n", NS, "logs", "-l", "app.kubernetes.io/component=operator", "--tail=10"),
+                 ("get", "events", "-A", "--sort-by=.lastTimestamp")):
+        print(f"\n$ kubectl {' '.join(args)}\n" + c.kubectl(*args, check=False)[-3000:])
 
 
 def pod_phase(c: Cluster, name: str) -> str:
@@ -244,7 +255,7 @@ def test_install_ready_and_a_pod_of_the_runtimeclass(cluster: Cluster) -> None:
     c.kubectl("apply", "-f", "-", input=rendered(c, TAG1))
     # what a user does next: start a pod of the RuntimeClass; it waits for a ready node
     c.kubectl("apply", "-f", "-", input=POD.replace("NAME", "lx1").replace("BUSYBOX", BUSYBOX))
-    wait_for("lxcri pod Running", lambda: pod_phase(c, "lx1") == "Running", 300)
+    wait_for("lxcri pod Running", lambda: pod_phase(c, "lx1") == "Running", 300, c=c)
     c.timings["apply to Running lxcri pod"] = time.monotonic() - t0
     for component in ("agent", "operator"):
         c.kubectl("wait", "-n", NS, "--for=condition=Ready", "pod", "-l",
@@ -286,7 +297,7 @@ def test_upgrade_replaces_the_tree_without_disruption(cluster: Cluster) -> None:
     t = time.monotonic()
     c.kubectl("apply", "-f", "-", input=rendered(c, TAG2))
     c.kubectl("rollout", "status", "-n", NS, "daemonset/lxcri-agent", "--timeout=240s")
-    wait_for("tree switched", lambda: os.readlink(link) != before, 120)
+    wait_for("tree switched", lambda: os.readlink(link) != before, 120, c=c)
     c.timings["upgrade"] = time.monotonic() - t
     new_tree = (link.parent / os.readlink(link)).resolve().parent
     assert (new_tree / "UPGRADE").exists(), f"{link} -> {new_tree}: not the new image's tree"
@@ -298,7 +309,7 @@ def test_upgrade_replaces_the_tree_without_disruption(cluster: Cluster) -> None:
     assert restart_count(c) == restarts, "the rolling update restarted the CRI runtime"
     # a new pod starts through the new tree
     c.kubectl("apply", "-f", "-", input=POD.replace("NAME", "lx2").replace("BUSYBOX", BUSYBOX))
-    wait_for("second lxcri pod Running", lambda: pod_phase(c, "lx2") == "Running", 120)
+    wait_for("second lxcri pod Running", lambda: pod_phase(c, "lx2") == "Running", 120, c=c)
 
 
 def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
@@ -311,7 +322,7 @@ def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
     # kubectl waits for the objects it deleted; the agents' pods (garbage-collected after their
     # DaemonSet) finish their uninstall a little later: wait for them as a user would
     wait_for("the release's pods gone", lambda: not c.kubectl(
-        "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=lxcri", "-o", "name").strip(), 240, every=2)
+        "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=lxcri", "-o", "name").strip(), 240, every=2, c=c)
     c.timings["uninstall"] = time.monotonic() - t
     left = c.kubectl("get", "-f", "-", "--ignore-not-found", "-o", "name", input=manifest, check=False).strip()
     assert not left, f"objects of the release still there (finalizers?): {left}"
