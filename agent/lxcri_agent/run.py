@@ -128,8 +128,6 @@ def run(
         if reporter is not None:
             reporter.join(30)  # no report published after it was withdrawn
         (withdraw or (lambda: _withdraw_report(opts)))()
-        if cluster is None:  # the real cluster: let the release's RBAC go once every agent is done
-            _finish_release(opts)
         return plan.uninstall(host, s, reloader).exit_code
     finally:
         server.shutdown()
@@ -153,21 +151,3 @@ def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:
             return False
         lg.warning("cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err))
         return True
-
-
-def _finish_release(opts: RunOptions) -> None:
-    import os
-
-    from . import release
-    from .report.model import DEFAULT_PREFIX, report_annotation
-
-    if not (opts.daemonset and opts.namespace):
-        return
-    name = opts.daemonset
-    release.finish(
-        opts.namespace,
-        {"serviceAccount": name, "role": name, "clusterRole": name},
-        os.environ.get("LXCRI_AGENT_SELECTOR", "app.kubernetes.io/name=lxcri,app.kubernetes.io/component=agent"),
-        os.environ.get("POD_NAME", ""),
-        report_annotation(os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX)),
-    )

@@ -130,16 +130,9 @@ def rules(objects: Objects, kind: str, name: str) -> list[tuple[str, str, str, s
 
 def test_rbac_is_least_privilege(render: Callable[..., Objects]) -> None:
     objects = render()
-    # beyond its own Node: listing nodes and patching only its own RBAC objects (their finalizer)
-    own = "lxcri-agent"
     assert sorted(rules(objects, "ClusterRole", "lxcri-agent")) == [
-        ("", "nodes", "get", "*"), ("", "nodes", "list", "*"), ("", "nodes", "patch", "*"),
-        *[("rbac.authorization.k8s.io", r, v, own) for r in ("clusterrolebindings", "clusterroles")
-          for v in ("get", "patch")]]
-    assert sorted(rules(objects, "Role", "lxcri-agent")) == [
-        ("", "pods", "list", "*"), ("", "serviceaccounts", "get", own), ("", "serviceaccounts", "patch", own),
-        ("apps", "daemonsets", "get", own),
-        *[("rbac.authorization.k8s.io", r, v, own) for r in ("rolebindings", "roles") for v in ("get", "patch")]]
+        ("", "nodes", "get", "*"), ("", "nodes", "patch", "*")]
+    assert sorted(rules(objects, "Role", "lxcri-agent")) == [("apps", "daemonsets", "get", "lxcri-agent")]
     op = rules(objects, "ClusterRole", "lxcri-operator")
     assert {(g, r, v) for g, r, v, _ in op if r == "nodes"} == {
         ("", "nodes", v) for v in ("get", "list", "watch", "patch")}
@@ -243,14 +236,7 @@ def test_cri_restart_command_value(render: Callable[..., Objects]) -> None:
     assert "LXCRI_RESTART_CMDS" not in {e["name"] for e in default}
 
 
-def test_agent_rbac_outlives_a_release_deletion(render: Callable[..., Objects]) -> None:
-    """kubectl delete -f / helm uninstall delete the RBAC with the DaemonSet: the finalizer keeps
-    the agent's own objects in force until the last agent has uninstalled (release.py)."""
-    from lxcri_agent.release import FINALIZER
-
+def test_operator_needs_no_passwd_entry(render: Callable[..., Objects]) -> None:
     objects = render()
-    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
-        assert one(objects, kind, "lxcri-agent")["metadata"]["finalizers"] == [FINALIZER]
-    assert "finalizers" not in one(objects, "ServiceAccount", "lxcri-operator")["metadata"]
     operator_env = {e["name"] for e in one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "USER" in operator_env  # kopf's peering asks for a user name: no passwd lookup

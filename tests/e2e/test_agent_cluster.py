@@ -317,10 +317,10 @@ def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
     c.kubectl("delete", "pod", "lx1", "lx2", "--wait=true", "--timeout=120s")
     t = time.monotonic()
     manifest = rendered(c, TAG2)
-    # what `kubectl delete -f manifests/` and `helm uninstall` do: every object at once
-    c.kubectl("delete", "-f", "-", "--wait=true", "--timeout=240s", input=manifest)
-    # kubectl waits for the objects it deleted; the agents' pods (garbage-collected after their
-    # DaemonSet) finish their uninstall a little later: wait for them as a user would
+    # the documented uninstall (docs/agent.md): the agents' DaemonSet first, waiting for its pods
+    # (each uninstalls from its node while the release's RBAC still exists), then everything else
+    c.kubectl("delete", "-n", NS, "daemonset", "lxcri-agent", "--cascade=foreground", "--wait=true", "--timeout=240s")
+    c.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", "--timeout=240s", input=manifest)
     wait_for("the release's pods gone", lambda: not c.kubectl(
         "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=lxcri", "-o", "name").strip(), 240, every=2, c=c)
     c.timings["uninstall"] = time.monotonic() - t

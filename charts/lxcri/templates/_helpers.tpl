@@ -18,11 +18,3 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* "<prefix>/runtime": the label the operator sets and the RuntimeClass selects. */}}
 {{- define "lxcri.readyLabel" -}}{{ .Values.labelPrefix }}/runtime{{- end }}
-
-{{/* The agent's RBAC and ServiceAccount outlive a deletion of the release until the agents have
-uninstalled (agent/lxcri_agent/release.py takes it off): an agent needs them to read its
-DaemonSet and take the labels off its Node at SIGTERM. */}}
-{{- define "lxcri.agent.finalizers" -}}
-finalizers:
-  - lxcri.linuxcontainers.org/agent-cleanup
-{{- end }}
