@@ -37,9 +37,8 @@ COPY --from=tree-check /tree-ok /usr/lib/lxcri-agent/tree-ok
 ENV PATH=/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LXCRI_HOST_ROOT=/host \
     PYTHONDONTWRITEBYTECODE=1
-# the directories the bundled liblxc needs where the runtime runs (its rootfs mount point): the
-# agent creates them on the host; the smoke container runs here, in the pod, so they exist here too
-RUN python3 -c 'import json, os; [os.makedirs(d, exist_ok=True) for d in json.load(open("/usr/lib/lxcri-agent/tree/.tree-info.json"))["host_dirs"]]' \
-    && lxcri-agent --version
+# kopf's peering names the operator's user: uid 65532 gets a passwd entry
+RUN echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/bin/false' >> /etc/passwd \
+    && echo 'nonroot:x:65532:' >> /etc/group && mkdir -p /run/lxc && lxcri-agent --version
 ENTRYPOINT ["lxcri-agent"]
 CMD ["run"]

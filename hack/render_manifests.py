@@ -30,6 +30,8 @@ HEADER = f"""\
 # Generated from charts/lxcri with default values by hack/render_manifests.py: do not edit.
 # Equivalent to `helm install {RELEASE} charts/lxcri -n {NAMESPACE}`; create the namespace first:
 #   kubectl create namespace {NAMESPACE} && kubectl apply -f manifests/
+# Uninstall (the agents first, while their RBAC exists; see docs/agent.md):
+#   kubectl -n {NAMESPACE} delete daemonset lxcri-agent --cascade=foreground && kubectl delete -f manifests/
 """
 
 

@@ -95,6 +95,10 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     server = health_mod.serve(opts.listen, health)
+    if opts.smoke_binary is not None:
+        from . import podenv
+
+        podenv.prepare()
     reporter: threading.Thread | None = None
     try:
         while not stop.is_set():
@@ -110,7 +114,10 @@ def run(
             except Exception as err:  # a bug must not crash-loop the pod: unready, logged, retried
                 lg.exception("install failed unexpectedly; retrying", retry_s=opts.retry)
                 health.set(False, f"internal error: {err!r}")
-            if reporter is None:
+            # the report (and with it the operator's ready label) starts only once a pod of the
+            # RuntimeClass can start here: installed, checked, and the CRI runtime restarted so
+            # that it knows the handler; before that the node must not attract such pods
+            if reporter is None and health.get()[0]:
                 reporter = _start_reporter(opts, stop)
             stop.wait(opts.resync if health.get()[0] else opts.retry)
         health.set(False, "terminating")
@@ -136,5 +143,11 @@ def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:
         api = cluster or KubeClusterReader.from_environment()
         return still_selected(api, opts.namespace, opts.daemonset, opts.node_name)
     except Exception as err:  # any API failure: keep the node as it is
+        if getattr(err, "status", None) in (401, 403):
+            # not a failure to ask but an answer: the agent's ServiceAccount or RBAC is gone, which
+            # only deleting the release does (a rolling update keeps them)
+            lg.info("the API no longer accepts the agent's credentials: the release is being deleted",
+                    status=getattr(err, "status", None))
+            return False
         lg.warning("cannot ask the API whether this is a rolling update; leaving lxcri installed", error=str(err))
         return True

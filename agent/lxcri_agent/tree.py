@@ -71,33 +71,6 @@ def read_id(tree: Path) -> str:
         return tree_id(tree)
 
 
-def liblxc_rootfs_mount(tree: Path) -> str | None:
-    """The directory liblxc mounts a container's rootfs on unless told otherwise (compiled in as
-    ``$libdir/lxc/rootfs``). It must exist where the runtime runs, and a host without the lxc
-    package does not have it: measured, create fails with "Failed to access to
-    /usr/lib/x86_64-linux-gnu/lxc/rootfs"."""
-    import re
-
-    lib = tree / "_internal" / "liblxc.so.1"
-    if not lib.is_file():
-        return None
-    m = re.search(rb"\x00(/[\x21-\x7e]*/lxc/rootfs)\x00", lib.read_bytes())
-    return m.group(1).decode() if m else None
-
-
-def host_dirs(tree: Path) -> list[str]:
-    """Directories the runtime in this tree needs on the host besides the tree itself."""
-    try:
-        info = json.loads((tree / INFO_FILE).read_text())
-        dirs = info.get("host_dirs")
-        if isinstance(dirs, list):
-            return [str(d) for d in dirs]
-    except (OSError, ValueError):
-        pass
-    mount = liblxc_rootfs_mount(tree)
-    return [mount] if mount else []
-
-
 def _is_elf(p: Path) -> bool:
     try:
         with p.open("rb") as f:
@@ -234,7 +207,6 @@ def build(out: Path, *, work: Path | None = None, paths: tuple[Path, ...] = (), 
                 "id": tid,
                 "python": sys.version.split()[0],
                 "helpers": helpers is not None,
-                "host_dirs": [d for d in [liblxc_rootfs_mount(out)] if d],
             },
             indent=2,
         )

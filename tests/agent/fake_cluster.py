@@ -9,17 +9,28 @@ from typing import Any
 JSON = dict[str, Any]
 
 
+class Refused(Exception):
+    """What the kubernetes client raises for an HTTP error: the status is in ``.status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"({status}) Unauthorized")
+        self.status = status
+
+
 @dataclass
 class FakeCluster:
     daemonsets: dict[tuple[str, str], JSON] = field(default_factory=dict)
     nodes: dict[str, JSON] = field(default_factory=dict)
     broken: bool = False  # the API server cannot be reached
+    refuses: int | None = None  # the API answers this status (401: the ServiceAccount is gone)
     reads: int = 0
 
     def get_daemonset(self, namespace: str, name: str) -> JSON | None:
         self.reads += 1
         if self.broken:
             raise ConnectionError("connection refused")
+        if self.refuses:
+            raise Refused(self.refuses)
         ds = self.daemonsets.get((namespace, name))
         return copy.deepcopy(ds) if ds is not None else None
 
@@ -27,6 +38,8 @@ class FakeCluster:
         self.reads += 1
         if self.broken:
             raise ConnectionError("connection refused")
+        if self.refuses:
+            raise Refused(self.refuses)
         n = self.nodes.get(name)
         return copy.deepcopy(n) if n is not None else None
 

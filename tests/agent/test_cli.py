@@ -13,8 +13,8 @@ from .conftest import GOLDEN, HostFactory, Tree, snapshot
 EXE = str(Path(sys.executable).parent / "lxcri-agent")
 
 
-def agent(*args: str, tree: Tree | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ}
+def agent(*args: str, tree: Tree | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {})}
     if tree is not None:
         env["LXCRI_AGENT_TREE"] = str(tree.path)
         env["LXCRI_AGENT_SMOKE"] = "off" if tree.stub else "auto"  # the stand-in cannot run containers
@@ -37,11 +37,26 @@ def test_install_status_uninstall(make_host: HostFactory, runtime_tree: Tree) ->
     assert agent("status", "--host-root", str(root)).returncode == 1
 
 
-def test_restart_owed_without_systemd_exits_3(make_host: HostFactory, runtime_tree: Tree) -> None:
+def test_restart_owed_without_systemd_exits_3(make_host: HostFactory, runtime_tree: Tree, tmp_path: Path) -> None:
+    """A running CRI-O and no way to restart it: installed, but the handler is not usable yet."""
+    proc = tmp_path / "proc"
+    (proc / "4242").mkdir(parents=True)
+    (proc / "4242" / "comm").write_text("crio\n")
     root = make_host(crio=True)
-    r = agent("install", "--host-root", str(root), tree=runtime_tree)
+    r = agent("install", "--host-root", str(root), tree=runtime_tree, env={"LXCRI_PROC": str(proc)})
     assert r.returncode == 3
     assert "crio must restart" in r.stderr and "no systemd" in r.stderr
+
+
+def test_no_restart_owed_when_the_cri_is_not_running(
+    make_host: HostFactory, runtime_tree: Tree, tmp_path: Path
+) -> None:
+    """Without systemd, on a node whose CRI runtime is not running (being provisioned): it reads
+    the config when it starts, so install is complete (exit 0, not 3)."""
+    (tmp_path / "proc").mkdir()
+    root = make_host(crio=True)
+    r = agent("install", "--host-root", str(root), tree=runtime_tree, env={"LXCRI_PROC": str(tmp_path / "proc")})
+    assert r.returncode == 0, r.stderr
 
 
 def test_errors_are_one_clear_line(tmp_path: Path, runtime_tree: Tree) -> None:

@@ -32,10 +32,6 @@ def test_tree_is_checked_without_python_or_liblxc() -> None:
     assert "COPY --from=tree-check" in final
 
 
-def test_image_creates_the_dirs_liblxc_needs() -> None:
-    assert '["host_dirs"]' in stages()[-1]
-
-
 def test_extras_and_entry_point_exist() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "tree" in project["optional-dependencies"]

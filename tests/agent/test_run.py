@@ -133,6 +133,23 @@ def test_api_unreachable_keeps_lxcri(make_host: HostFactory, runtime_tree: Tree,
     assert (root / "etc/crio/crio.conf.d/50-lxcri.conf").exists()
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_revoked_credentials_mean_the_release_is_gone(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder, status: int
+) -> None:
+    """Deleting the release takes the agent's ServiceAccount or RBAC: a 401 or 403 is that answer,
+    not an unreachable API, and the agent uninstalls (issue 11 F)."""
+    root = make_host(crio=True)
+    before = snapshot(root)
+    cluster = cluster_with(selecting=True)
+    agent = Agent(root, runtime_tree, cluster, recorder)
+    wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
+    cluster.refuses = status
+    assert agent.sigterm() == 0
+    assert snapshot(root) == before
+    assert recorder.calls == [("crio", "restart"), ("crio", "restart")]
+
+
 def test_not_ready_while_restart_is_owed(make_host: HostFactory, runtime_tree: Tree) -> None:
     root = make_host(crio=True)
     rec = Recorder(fail=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,13 @@ def test_failed_smoke_registers_nothing(
     assert recorder.calls == []
     plan.uninstall(HostRoot(root), Settings(), recorder)  # takes the tree away again
     assert not (root / "opt").exists()
+
+
+def test_static_binary_is_found_without_ldd(tmp_path: Path) -> None:
+    """The minimal image has no ldd: a static busybox is recognised from its ELF headers."""
+    from lxcri_agent.install.smoke import is_static_elf
+
+    assert is_static_elf(Path("/bin/busybox"))  # busybox-static (scripts/setup.sh)
+    assert not is_static_elf(Path(sys.executable).resolve())  # dynamically linked
+    (tmp_path / "text").write_text("#!/bin/sh\n")
+    assert not is_static_elf(tmp_path / "text")

@@ -170,10 +170,16 @@ def test_bus_without_systemd_says_so(tmp_path: Path) -> None:
         daemon.wait(10)
 
 
-def test_no_systemd_no_command_says_so(tmp_path: Path) -> None:
+def test_no_systemd_no_command_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = tmp_path / "proc"
+    (proc / "77").mkdir(parents=True)
+    (proc / "77" / "comm").write_text("containerd\n")
+    monkeypatch.setenv("LXCRI_PROC", str(proc))
     r = reload.choose(HostRoot(tmp_path), {})
     with pytest.raises(AgentError, match=r"no systemd.*--restart-cmd"):
         r.apply("containerd", "restart")
+    (proc / "77" / "comm").write_text("sleep\n")  # containerd not running: it reads the config at start
+    r.apply("containerd", "restart")
 
 
 def test_configured_command_wins(tmp_path: Path) -> None:

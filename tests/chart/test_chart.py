@@ -89,6 +89,7 @@ def test_host_mounts_are_narrow(render: Callable[..., Objects]) -> None:
         "/opt/lxcri": "DirectoryOrCreate", "/run/lxcri": "DirectoryOrCreate",
         "/var/lib/lxcri-agent": "DirectoryOrCreate", "/run/dbus": "DirectoryOrCreate",
         "/etc/crio": "DirectoryOrCreate", "/etc/containerd": "DirectoryOrCreate",
+        "/run/lxc": "DirectoryOrCreate",  # liblxc's locks of the node's containers, cleaned on uninstall
     }
     crio = host_paths(render({"cri": "crio"}))
     assert crio["/etc/crio"] == "Directory" and "/etc/containerd" not in crio
@@ -214,3 +215,28 @@ def test_schema_rejects_bad_values(chart: helm.Chart, values: dict[str, Any], wh
     with pytest.raises(helm.HelmValuesError) as err:
         chart.render(values, name="lxcri", namespace="x")
     assert where in str(err.value)
+
+
+def test_smoke_containers_lock_inside_the_pod(render: Callable[..., Objects]) -> None:
+    """liblxc locks under /run/lxc: the pod's own (writable, not the host's) for its smoke containers."""
+    spec = one(render(), "DaemonSet")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in volumes[mounts["/run/lxc"]]
+    assert volumes[mounts["/host/run/lxc"]]["hostPath"]["path"] == "/run/lxc"
+
+
+def test_cri_restart_command_value(render: Callable[..., Objects]) -> None:
+    cmd = "nsenter -t 42 -m -u -i -n -p -- /state/cluster --state /state restart-cri"
+    env = {e["name"]: e.get("value") for e in
+           one(render({"agent": {"criRestartCommand": cmd}}), "DaemonSet")["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["LXCRI_RESTART_CMDS"] == f"crio={cmd};containerd={cmd}"
+    default = one(render(), "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "LXCRI_RESTART_CMDS" not in {e["name"] for e in default}
+
+
+def test_operator_needs_no_passwd_entry(render: Callable[..., Objects]) -> None:
+    objects = render()
+    operator_env = {e["name"] for e in one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "USER" in operator_env  # kopf's peering asks for a user name: no passwd lookup

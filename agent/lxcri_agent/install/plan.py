@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import log, manifest
@@ -213,8 +213,25 @@ def uninstall(host: HostRoot, s: Settings, reloader: Reloader) -> Outcome:
         if not m.pending:
             manifest.remove(host)
             _cleanup_state(host)
+            _remove_lxc_locks(host, s)
         log.get("uninstall").info("uninstalled", reloaded=out.reloaded, pending=out.pending)
     return out
+
+
+def _remove_lxc_locks(host: HostRoot, s: Settings) -> None:
+    """liblxc's lock files of lxcri's containers (``/run/lxc/lock/run/lxcri/...``), then the
+    directories above them up to ``/run/lxc/lock`` when empty. liblxc creates them on every
+    container and removes none; only the runtime root's subtree is lxcri's."""
+    import shutil
+
+    base = PurePosixPath(s.lxc_lock_dir)
+    ours = str(base / PurePosixPath(s.runtime_root).relative_to("/"))
+    local = host.path(ours)
+    if local.is_dir() and not local.is_symlink():
+        shutil.rmtree(local, ignore_errors=True)
+    for d in [ours, *[str(p) for p in PurePosixPath(ours).parents if base in (p, *p.parents)]]:
+        with contextlib.suppress(OSError):
+            host.path(d).rmdir()
 
 
 def _cleanup_state(host: HostRoot) -> None:

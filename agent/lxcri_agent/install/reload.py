@@ -100,13 +100,32 @@ class SystemdReloader:
             raise AgentError(f"cannot reach the host's systemd at {self.address}: {err}") from err
 
 
+def running(service: str, proc: str = "/proc") -> bool:
+    """Is a process of this CRI runtime alive in our PID namespace (the host's, in the DaemonSet)?"""
+    from pathlib import Path
+
+    comm = {"containerd": "containerd", "crio": "crio"}[service]
+    for p in Path(proc).glob("[0-9]*/comm"):
+        try:
+            if p.read_text().strip() == comm:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 @dataclass
 class NoReloader:
-    """Neither systemd nor a command: say so plainly; the change stays owed."""
+    """Neither systemd nor a command: say so plainly; the change stays owed. Unless the CRI
+    runtime is not running at all (a node being provisioned): it reads the config when it starts,
+    so nothing is owed and install does not exit 3."""
 
     reason: str
+    proc: str = "/proc"
 
     def apply(self, service: str, action: str) -> None:
+        if not running(service, self.proc):
+            return
         raise AgentError(f"{service} must {action} to use the new config, but {self.reason}")
 
 
@@ -119,7 +138,10 @@ def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None) 
     sock = host.real(socket or SYSTEMD_SOCKET)
     if sock.exists():
         return SystemdReloader(f"unix:path={sock}")
+    import os
+
     return NoReloader(
-        f"the host has no systemd bus (no {socket or SYSTEMD_SOCKET} under the host root) "
-        "and no reload command is configured (--restart-cmd SERVICE=CMD)"
+        proc=os.environ.get("LXCRI_PROC", "/proc"),  # tests: a stand-in process table
+        reason=f"the host has no systemd bus (no {socket or SYSTEMD_SOCKET} under the host root) "
+        "and no reload command is configured (--restart-cmd SERVICE=CMD)",
     )

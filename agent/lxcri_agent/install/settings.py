@@ -19,6 +19,8 @@ class Settings:
     crio_apply: str = "restart"
     containerd_config: str = "/etc/containerd/config.toml"
     containerd_dropin_name: str = "50-lxcri.toml"
+    # liblxc keeps a lock file per container under <lock dir><lxcpath>/ and never removes them
+    lxc_lock_dir: str = "/run/lxc/lock"
     crio_unit: str = "crio.service"
     containerd_unit: str = "containerd.service"
     # the pod annotations lxcri acts on; CRI-O and containerd pass a pod's annotations to the

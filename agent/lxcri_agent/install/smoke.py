@@ -25,14 +25,30 @@ STATIC_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 WORD = "lxcri-smoke-ok"
 
 
+def is_static_elf(p: Path) -> bool:
+    """An ELF executable without a program interpreter (PT_INTERP): runs in an empty rootfs.
+    Read from the headers, not with ldd, which a minimal image does not have."""
+    import struct
+
+    try:
+        with p.open("rb") as f:
+            head = f.read(64)
+            if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:  # 64-bit little-endian only
+                return False
+            phoff, = struct.unpack_from("<Q", head, 32)
+            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except (OSError, struct.error, IndexError):
+        return False
+    return not any(struct.unpack_from("<I", table, i * phentsize)[0] == 3 for i in range(phnum))
+
+
 def find_static_binary() -> Path | None:
     """A statically linked busybox on the agent's side, or None (then there is no smoke test)."""
     for cand in STATIC_CANDIDATES:
         p = Path(cand)
-        if not p.is_file():
-            continue
-        r = subprocess.run(["ldd", str(p)], capture_output=True, text=True)
-        if r.returncode != 0 or "not a dynamic executable" in r.stdout + r.stderr:
+        if p.is_file() and is_static_elf(p):
             return p
     return None
 
@@ -62,6 +78,9 @@ def _spec(out_dir: str) -> dict[str, Any]:
 def run(host: HostRoot, runtime: str, binary: Path, timeout: float = 60.0) -> None:
     """Create, start, wait for, delete one container with ``runtime`` (a host path); AgentError
     saying which step failed."""
+    from .. import podenv
+
+    podenv.prepare()
     exe = str(host.real(runtime))
     cid = f"lxcri-agent-smoke-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="lxcri-smoke-") as tmp:

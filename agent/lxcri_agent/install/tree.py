@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import AgentError
 from ..hostfs import HostRoot
 from ..manifest import Manifest, Owned
-from ..tree import EXE, host_dirs, read_id
+from ..tree import EXE, read_id
 from .settings import Settings
 
 
@@ -45,9 +45,8 @@ def stage(
     link = s.runtime_path
     dirs = [str(p) for p in reversed(PurePosixPath(s.opt_dir).parents) if str(p) != "/"]
     _own_dirs(host, m, wanted, [*dirs, s.opt_dir, f"{s.opt_dir}/lib", os.path.dirname(link)], save)
-    for needed in host_dirs(src):  # e.g. liblxc's rootfs mount point, absent without the lxc package
-        chain = [str(p) for p in reversed(PurePosixPath(needed).parents) if str(p) != "/"]
-        _own_dirs(host, m, wanted, [*chain, needed], save)
+    # nothing outside the prefix: the runtime points liblxc's rootfs mount (lxc.rootfs.mount) into
+    # its own runtime dir, so liblxc's compiled-in mount point under /usr is never used
     changed = False
     wanted.add(lib)
     local = host.path(lib)
