@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 LXCRI = Path(os.environ.get("LXCRI_BIN", REPO / ".venv" / "bin" / "lxcri"))
 CRIS = ("containerd", "crio")
 HANDLER = "lxcri"
+# the pod annotations lxcri acts on, which the CRI passes only when the handler lists them (as the agent writes)
+POD_ANNOTATIONS = ("lxcri.linuxcontainers.org/lxcfs", "lxcri.linuxcontainers.org/system-container")
 BUSYBOX = "localhost/k8s-local/busybox:1.35.0"
 # the block we own in a CRI config, so that a re-run replaces it instead of adding a second one
 BEGIN = "# >>> lxcri handler (tests/e2e/kube_cluster.py) >>>"
@@ -77,6 +79,23 @@ class Node:
     holder_pid: int
     cgroup_root: str      # e.g. /NAME: the kubelet's cgroupRoot, in every hierarchy
     runtime_root: Path    # lxcri's --root for this CRI's handler
+    facts: dict[str, str] = field(default_factory=dict)  # what `cluster up` printed (CRI_SOCKET, EXEC ...)
+
+    def exec(self, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """A command in the cluster's mount and network namespaces (its EXEC fact)."""
+        return run([*self.facts["EXEC"].split(), *cmd], timeout=timeout)
+
+    def load_image(self, archive: Path, name: str) -> None:
+        """A docker-archive into the CRI's image store (the kube README's recipe)."""
+        if self.facts["CRI"] == "containerd":
+            r = self.exec("ctr", "-a", self.facts["CRI_SOCKET"].removeprefix("unix://"), "-n", "k8s.io",
+                          "images", "import", str(archive))
+        else:
+            st = self.facts["STATE_DIR"]
+            r = self.exec("podman", "--root", f"{st}/crio/storage", "--runroot", f"{st}/run/crio/storage",
+                          "load", "-i", str(archive))
+        if r.returncode != 0:
+            raise AssertionError(f"loading {name}: {r.stderr[-2000:]}")
 
     def mountinfo(self) -> str:
         """The cluster's mount namespace (pod rootfs and volume mounts live only there)."""
@@ -151,6 +170,7 @@ def containerd_block(lxcri: Path, root: Path) -> str:
     t = 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes.' + HANDLER
     return f"""[{t}]
   runtime_type = "io.containerd.runc.v2"
+  pod_annotations = {json.dumps(list(POD_ANNOTATIONS))}
   [{t}.options]
     BinaryName = {json.dumps(str(lxcri))}
     Root = {json.dumps(str(root))}
@@ -164,7 +184,8 @@ runtime_type = "oci"
 runtime_root = {json.dumps(str(root))}
 monitor_path = "/usr/bin/conmon"
 monitor_cgroup = "pod"
-monitor_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]"""
+monitor_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+allowed_annotations = {json.dumps(list(POD_ANNOTATIONS))}"""
 
 
 def register(cri: str, config: Path, lxcri: Path, root: Path) -> bool:
@@ -209,7 +230,8 @@ def shared_cluster(kube: Path, cri: str, keep: bool = False) -> Iterator[Cluster
             assert time.monotonic() < deadline, f"{cri} does not list handler {HANDLER} after restart-cri"
             time.sleep(1)
         kubectl = [*f["EXEC"].split(), str(state / "bin" / "kubectl"), "--kubeconfig", f["KUBECONFIG"]]
-        node = Node(state=state, holder_pid=int(f["HOLDER_PID"]), cgroup_root=f["CGROUP_ROOT"], runtime_root=root)
+        node = Node(state=state, holder_pid=int(f["HOLDER_PID"]), cgroup_root=f["CGROUP_ROOT"], runtime_root=root,
+                    facts=f)
         cluster = Cluster(cri=cri, kubectl_cmd=kubectl, node=node)
         cluster.apply(RUNTIME_CLASSES)
         # the service account the pods use comes from a controller: wait for it once here
