@@ -168,46 +168,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: lxcri-monitor ROOT ID\n");
 		return 2;
 	}
-	/* In the agent's self-contained tree liblxc is found through an $ORIGIN RPATH; the sealed
-	 * copy runs from a memfd, where $ORIGIN names nothing and the loader would fail before main
-	 * (a node without the lxc package). So for that one exec the loader gets the tree's library
-	 * dir through LD_LIBRARY_PATH, and the sealed copy puts the caller's value back at once. */
-	if (lxcri_running_sealed()) {
-		const char *saved = getenv("LXCRI_MONITOR_LDLP");
-
-		if (saved) {
-			if (saved[0] == '=')
-				setenv("LD_LIBRARY_PATH", saved + 1, 1);
-			else
-				unsetenv("LD_LIBRARY_PATH");
-			unsetenv("LXCRI_MONITOR_LDLP");
-		}
-	} else {
-		char self[4096], lib[4160];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		char *slash;
-
-		if (n > 0) {
-			self[n] = '\0';
-			slash = strrchr(self, '/');
-			if (slash) {
-				*slash = '\0';
-				snprintf(lib, sizeof(lib), "%s/../../../liblxc.so.1", self);
-				if (access(lib, R_OK) == 0) {
-					const char *old = getenv("LD_LIBRARY_PATH");
-					char *keep = malloc(strlen(old ? old : "") + 2);
-
-					if (keep) {
-						sprintf(keep, "%s%s", old ? "=" : "", old ? old : "");
-						setenv("LXCRI_MONITOR_LDLP", keep, 1);
-						free(keep);
-						snprintf(lib, sizeof(lib), "%s/../../..", self);
-						setenv("LD_LIBRARY_PATH", lib, 1);
-					}
-				}
-			}
-		}
-	}
 	/* The container's init is our child until it execs the init helper: in the container's
 	 * pid namespace (or a pod's shared one) it shows our executable. A sealed copy only. */
 	{
