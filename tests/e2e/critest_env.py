@@ -164,7 +164,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
 
 def crio_conf(d: Path) -> list[str]:
-    """CRI-O 1.37 with conmon: runc and lxcri as OCI runtimes, storage and state under d."""
+    """CRI-O 1.37 with conmon: runc and lxcri as OCI runtimes, storage and state under d; the
+    attach sockets in the private /run, where their paths stay within 108 bytes whatever d is."""
     c = d / "crio"
     (c / "conf.d").mkdir(parents=True, exist_ok=True)
     (c / "policy.json").write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
@@ -205,7 +206,7 @@ selinux = false
 apparmor_profile = ""
 hooks_dir = ["{c}/hooks.d"]
 container_exits_dir = "{c}/run/exits"
-container_attach_socket_dir = "/run/crio-attach"  # the private /run: a socket path fits 108 bytes
+container_attach_socket_dir = "/run/crio-attach"
 namespaces_dir = "{c}/run/ns"
 pinns_path = "{d}/bin/pinns"
 irqbalance_config_file = "{c}/irqbalance"
