@@ -13,8 +13,9 @@ fails while crun or runc passes.
 Where the source comes from, first found wins: --source, $RUNTIME_TOOLS_SRC, Debian's
 golang-github-opencontainers-runtime-tools-dev (/usr/share/gocode/src/...). A tree that
 vendors its dependencies (vendor/modules.txt, as upstream's does) builds in module mode
-with -mod=vendor; any other builds in GOPATH mode over Debian's /usr/share/gocode, so
-nothing is downloaded either way. Debian 12's package ships only the library half of the
+with -mod=vendor; any other builds in GOPATH mode over Debian's /usr/share/gocode, with
+the tree's own vendor/ first (where a dependency Debian does not package, mndrix/tap-go,
+can sit), so nothing is downloaded either way. Debian 12's package ships only the library half of the
 repository (no validation/, no cmd/runtimetest): there the bench stops and says so, and a
 runtime-tools checkout must be given with --source.
 
