@@ -25,6 +25,9 @@ layout unless /sys/fs/cgroup/unified is hidden, so there crun runs through a wra
 does that in a private mount namespace (as bench/lifecycle.py does); a program that compares
 the container's mount namespace with its own (linux_ns_itype) then sees the wrapper's.
 
+Each program runs in a private mount namespace of its own (the runtimes it calls inherit
+it), so mounts a runtime makes in its caller's namespace do not outlive the program.
+
 Counting: a failed assert is a `not ok` line without a TODO directive. A program that
 times out, prints fewer asserts than its plan, or exits non-zero without a failed assert
 counts one failure more (a TAP harness reports those too). So does one that prints no TAP,
@@ -270,7 +273,11 @@ def run_program(built: Path, prog: str, runtime: Path, work: Path, timeout: floa
     tap = work / f"{prog}.tap"
     # stdout to a file, not a pipe: a container that inherits it must not hold the run open
     with open(tap, "wb") as out, open(work / f"{prog}.stderr", "wb") as err:
-        p = subprocess.Popen([str(built / "bin" / prog)], cwd=work, env=env, stdin=subprocess.DEVNULL,
+        # in a mount namespace of its own: a runtime that mounts into its caller's namespace
+        # (runc when the config lists no mount namespace, linux_ns_itype) leaves its proc, sys and
+        # dev mounts there, not on the host under the bundle; the namespace goes with the program
+        argv = ["unshare", "--mount", "--propagation", "private", "--", str(built / "bin" / prog)]
+        p = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL,
                              stdout=out, stderr=err, start_new_session=True)
         rc: int | None
         try:
