@@ -30,9 +30,15 @@ def test_a_short_plan_a_crash_and_a_timeout_each_count_one_failure():
     assert parse_tap("p", "1..3\nok 1 - a\n", 0).failures == ["planned 3 asserts, printed 1"]
     assert parse_tap("p", "ok 1 - a\n", 2).failures == ["exited 2"]
     assert parse_tap("p", "", 0).failures == ["printed no TAP"]
+    assert parse_tap("process_rlimits_fail", "", 1).failures == ["exited 1"]
     assert parse_tap("p", "ok 1 - a\n", None).failures == ["timed out"]
     # a non-zero exit after failed asserts adds nothing: the asserts say what failed
     assert parse_tap("p", "1..1\nnot ok 1 - a\n", 1).failed == 1
+
+
+def test_a_refusal_program_passes_silent_with_exit_0():
+    r = parse_tap("process_rlimits_fail", "", 0)
+    assert (r.passed, r.failed) == (1, 0)
 
 
 def test_lxcri_only_names_the_peers_that_pass():
