@@ -184,8 +184,7 @@ runtime_type = "oci"
 runtime_root = {json.dumps(str(root))}
 monitor_path = "/usr/bin/conmon"
 monitor_cgroup = "pod"
-monitor_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-allowed_annotations = {json.dumps(list(POD_ANNOTATIONS))}"""
+monitor_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]"""
 
 
 def register(cri: str, config: Path, lxcri: Path, root: Path) -> bool:

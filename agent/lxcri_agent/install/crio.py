@@ -32,7 +32,6 @@ def dropin_text(s: Settings) -> str:
         # conmon in the pod's cgroup works with both cgroup managers (system.slice needs systemd)
         'monitor_cgroup = "pod"\n'
         'monitor_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]\n'
-        f"allowed_annotations = [{', '.join(chr(34) + a + chr(34) for a in s.pod_annotations)}]\n"
     )
 
 

@@ -23,8 +23,9 @@ class Settings:
     lxc_lock_dir: str = "/run/lxc/lock"
     crio_unit: str = "crio.service"
     containerd_unit: str = "containerd.service"
-    # the pod annotations lxcri acts on; CRI-O and containerd pass a pod's annotations to the
-    # runtime only when its handler lists them (CRI-O allowed_annotations, containerd pod_annotations)
+    # the pod annotations lxcri acts on: containerd passes a pod's annotations to the runtime only
+    # when its runtime entry lists them in pod_annotations (CRI-O passes them all; its
+    # allowed_annotations takes only CRI-O's own, and a handler listing others is ignored)
     pod_annotations: tuple[str, ...] = ("lxcri.linuxcontainers.org/lxcfs",
                                         "lxcri.linuxcontainers.org/system-container")
 

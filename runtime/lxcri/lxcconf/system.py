@@ -12,8 +12,8 @@ What systemd needs from its container, and what a Kubernetes pod's config.json l
   stop a container into it (see container/kill.py), so that `kubectl delete` runs systemd's
   own shutdown within the grace period.
 
-Opt-in per container with the annotation ANNOTATION (CRI-O needs it in the handler's
-allowed_annotations, containerd in the runtime's pod_annotations; the node agent writes both).
+Opt-in per container with the annotation ANNOTATION (CRI-O passes a pod's annotations as they
+are, containerd those in the runtime's pod_annotations, which the node agent writes).
 lxcri's init helper execs the image's /sbin/init as PID 1 and is gone, so nothing of the
 runtime stays between systemd and its services.
 """
