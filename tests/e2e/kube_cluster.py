@@ -92,8 +92,9 @@ class Node:
                           "images", "import", str(archive))
         else:
             st = self.facts["STATE_DIR"]
-            r = self.exec("podman", "--root", f"{st}/crio/storage", "--runroot", f"{st}/run/crio/storage",
-                          "load", "-i", str(archive))
+            store = f"containers-storage:[overlay@{st}/crio/storage+{st}/run/crio/storage]{name}"
+            r = self.exec("env", f"CONTAINERS_STORAGE_CONF={st}/etc/crio/storage.conf", "skopeo", "copy",
+                          f"docker-archive:{archive}", store)
         if r.returncode != 0:
             raise AssertionError(f"loading {name}: {r.stderr[-2000:]}")
 

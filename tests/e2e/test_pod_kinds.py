@@ -51,6 +51,11 @@ def systemd_pod(name: str, handler: str, out: Path) -> dict:
                      "volumes": [{"name": "out", "hostPath": {"path": str(out), "type": "DirectoryOrCreate"}}]}}
 
 
+def in_ns(obj: dict, ns: str) -> dict:
+    obj["metadata"]["namespace"] = ns
+    return obj
+
+
 def _time_to_ready(kube: Cluster, ns: str, name: str, timeout: float) -> float | None:
     t0 = time.monotonic()
     try:
@@ -64,7 +69,7 @@ def test_systemd_pod_boots_serves_and_shuts_down(kube: Cluster, ns: str, tmp_pat
     assert kube.node is not None
     kube.node.load_image(systemd_image_archive(), SYSTEMD_IMAGE)
     out = Path(f"/tmp/{ns}-systemd")
-    kube.apply([systemd_pod("systemd", "lxcri", out)])
+    kube.apply([in_ns(systemd_pod("systemd", "lxcri", out), ns)])
     took = _time_to_ready(kube, ns, "systemd", 240)
     assert took is not None, kube.kubectl("-n", ns, "describe", "pod", "systemd").stdout[-3000:]
     print(f"\n{kube.cri}: systemd pod Ready through lxcri after {took:.1f} s")
@@ -89,7 +94,7 @@ def test_systemd_pod_boots_serves_and_shuts_down(kube: Cluster, ns: str, tmp_pat
 def test_systemd_pod_through_runc_for_comparison(kube: Cluster, ns: str) -> None:
     """Not a requirement on runc: the figure for the closing note (runc has no system-container mode)."""
     out = Path(f"/tmp/{ns}-systemd-runc")
-    kube.apply([systemd_pod("systemd-runc", "runc", out)])
+    kube.apply([in_ns(systemd_pod("systemd-runc", "runc", out), ns)])
     took = _time_to_ready(kube, ns, "systemd-runc", 90)
     print(f"\n{kube.cri}: systemd pod through runc: " + (f"Ready after {took:.1f} s" if took else "not Ready in 90 s"))
     kube.kubectl("-n", ns, "delete", "pod", "systemd-runc", "--wait=false")
@@ -107,7 +112,7 @@ def test_user_namespaced_pod(kube: Cluster, ns: str) -> None:
                                                 "trap 'exit 0' TERM; while :; do sleep 0.2; done"],
                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                     "volumes": [{"name": "data", "emptyDir": {}}]}}
-    kube.apply([pod])
+    kube.apply([in_ns(pod, ns)])
     got = kube.wait(ns, {"userns": phase("Running")}, timeout=180)
     deadline = time.monotonic() + 30
     logs = ""
@@ -168,7 +173,7 @@ def test_lxcfs_pod_sees_its_limits(kube: Cluster, ns: str, lxcfs: None) -> None:
                                       "command": ["sh", "-c", script],
                                       "resources": {"limits": {"memory": "64Mi", "cpu": "1"}}}]}}
             for name, on in (("lxcfs-on", True), ("lxcfs-off", False))]
-    kube.apply(pods)
+    kube.apply([in_ns(p, ns) for p in pods])
     kube.wait(ns, {"lxcfs-on": phase("Running"), "lxcfs-off": phase("Running")}, timeout=180)
     time.sleep(1)
     on = kube.ok("-n", ns, "logs", "lxcfs-on")
