@@ -411,8 +411,11 @@ class Creation:
         # OCI: process is needed by start, not by create; without it the container only exists
         bundle = load_bundle(opts.bundle, need_process=False)
         cfg = bundle.config
+        from lxcri.container.rootpath import resolve_mounts
         from lxcri.lxcconf import system
 
+        # destinations through the image's symlinks (/var/run -> /run), before anything reads them
+        resolve_mounts(cfg, bundle.rootfs)
         if system.wanted(cfg.get("annotations")):
             system.apply(cfg)  # systemd as PID 1: cgroup namespace, writable cgroups, /run tmpfs
         no_process = "process" not in cfg
