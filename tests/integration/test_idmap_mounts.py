@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from pathlib import Path
 
 from lxcri_testlib import leftovers, reap
 
@@ -72,3 +74,26 @@ def test_another_mapping_is_refused_naming_the_field(lxcri, make_bundle, tmp_pat
     cid, r = run(lxcri, b, tmp_path)
     assert r.returncode != 0 and "uidMappings" in r.stderr and "mounts[" in r.stderr
     assert leftovers(cid, lxcri.root) == []
+
+
+def test_joining_a_user_namespace_by_path_with_its_mappings(lxcri, make_bundle, tmp_path):
+    """CRI-O pins a hostUsers: false pod's user namespace and hands it over by path, together
+    with the mappings it has: the container joins it, root inside is 100000 outside."""
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "600"])
+    try:
+        time.sleep(0.2)
+        for f in ("uid_map", "gid_map"):
+            Path(f"/proc/{holder.pid}/{f}").write_text("0 100000 65536\n")
+        b, _ = userns_bundle(make_bundle, tmp_path, "cat /proc/self/uid_map; touch /tmp/made", [])
+        b.config["linux"]["namespaces"] = [n for n in b.config["linux"]["namespaces"] if n["type"] != "user"]
+        b.config["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{holder.pid}/ns/user"})
+        b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/vol"]
+        b.save()
+        cid, r = run(lxcri, b, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (b.path / "out").read_text().split() == ["0", "100000", "65536"]
+        assert (b.path / "rootfs/tmp/made").stat().st_uid == 100000
+        assert leftovers(cid, lxcri.root) == []
+    finally:
+        holder.kill()
+        holder.wait()

@@ -131,7 +131,9 @@ def namespaces(config: dict[str, Any], ctx: Context) -> Items:
     elif "network" not in seen:
         # no network namespace requested: the container shares the host's
         items.append(("lxc.net.0.type", "none"))
-    items += idmaps(config, "user" in clone)
+    # a user namespace joined by path (CRI-O pins one for a hostUsers: false pod) comes with its
+    # mappings already written; they still tell liblxc which ids root and the files map to
+    items += idmaps(config, "user" in seen)
     items += time_offsets(linux, "time" in clone)
     # as runc: a hostname needs a uts namespace of the container's own, new or joined
     if config.get("domainname") and "uts" not in seen:
