@@ -56,7 +56,7 @@ def systemd_image_archive() -> Path:
     (podman import, then save; cached beside the tarball). No STOPSIGNAL: as most images,
     it leaves the stop signal to the runtime, which turns SIGTERM into systemd's SIGRTMIN+3."""
     tar = systemd_tarball()
-    out = tar.with_suffix(".image.tar")
+    out = tar.with_suffix(".image-exec-form.tar")  # CMD in exec form: /sbin/init itself is PID 1
     if out.exists():
         return out
     with open(CACHE / ".lock", "w") as lock:
@@ -65,7 +65,7 @@ def systemd_image_archive() -> Path:
             return out
         store = CACHE / "podman-store"
         pod = ["podman", "--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", "vfs"]
-        r = subprocess.run([*pod, "import", "--change", "CMD=/sbin/init",
+        r = subprocess.run([*pod, "import", "--change", 'CMD ["/sbin/init"]',
                             str(tar), IMAGE], capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise RuntimeError(f"podman import failed: {r.stderr[-2000:]}")
