@@ -150,12 +150,10 @@ def warm_servers(proc: str = "/proc") -> list[int]:
 
 
 def lxcfs_up(mountpoint: Path) -> bool:
-    """lxcfs is mounted there and answers (a dead lxcfs leaves a mount that fails every read)."""
-    try:
-        with open(mountpoint / "proc" / "uptime") as f:
-            return bool(f.read(64))
-    except OSError:
-        return False
+    """lxcfs is mounted there and answers: the node report's own check."""
+    from .report.probe import lxcfs_answers
+
+    return lxcfs_answers(mountpoint)
 
 
 class NodeCollector(Collector):

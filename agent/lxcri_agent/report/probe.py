@@ -255,7 +255,7 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
             run([*rt, "delete", "--force", container_id], cfg.timeout)
 
 
-def _lxcfs_answers(mountpoint: Path) -> bool:
+def lxcfs_answers(mountpoint: Path) -> bool:
     """An lxcfs is there and serves (a dead one leaves a mount whose reads fail)."""
     try:
         with open(mountpoint / "proc" / "uptime") as f:
@@ -303,7 +303,7 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
             found["userns"] = int(Path(cfg.userns_sysctl).read_text().strip() or 0) > 0
 
     if cfg.lxcfs is not None:
-        found["lxcfs"] = _lxcfs_answers(Path(cfg.lxcfs))
+        found["lxcfs"] = lxcfs_answers(Path(cfg.lxcfs))
     if cfg.smoke_binary is not None:
         failure = smoke_test(cfg, run, f"lxcri-probe-{os.getpid()}-{time.monotonic_ns()}")
         if failure:
