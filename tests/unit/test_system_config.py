@@ -52,6 +52,21 @@ def test_the_configs_own_run_gives_way():
     assert len(runs) == 1 and runs[0]["type"] == "tmpfs"
 
 
+def test_crio_systemd_mode_bind_of_the_host_hierarchy_is_dropped():
+    """CRI-O's systemd mode (an /sbin/init command) binds the host's whole name=systemd
+    hierarchy; a system container gets its own namespaced one instead, never the host's."""
+    cfg = pod_config()
+    cfg["mounts"] += [
+        {"destination": "/sys/fs/cgroup/systemd", "type": "bind", "source": "/sys/fs/cgroup/systemd",
+         "options": ["bind", "nodev", "noexec", "nosuid"]},
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "noexec", "tmpcopyup"]},
+    ]
+    system.apply(cfg)
+    assert [m["destination"] for m in cfg["mounts"] if m["destination"].startswith("/sys/fs/cgroup")] == [
+        "/sys/fs/cgroup"]
+    assert [m["type"] for m in cfg["mounts"] if m["destination"] == "/run"] == ["tmpfs"]
+
+
 @pytest.mark.parametrize(("value", "want"), [("true", True), ("False", False), (None, False)])
 def test_wanted(value, want):
     assert system.wanted({} if value is None else {system.ANNOTATION: value}) is want

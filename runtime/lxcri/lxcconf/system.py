@@ -5,6 +5,8 @@ What systemd needs from its container, and what a Kubernetes pod's config.json l
   /sys/fs/cgroup show the container's cgroup as their root (on v1 and hybrid hosts the named
   `name=systemd` hierarchy and cgroup2 at unified too), mounted read-write (CRI-O and
   containerd ask for read-only);
+  Mounts the config puts below /sys/fs/cgroup (CRI-O's systemd mode binds the host's whole
+  name=systemd hierarchy there) are dropped: they would hand the host's tree to the pod;
 - /run and /run/lock as tmpfs (it refuses to boot on a persistent /run); made before any
   mount the config puts below /run (a service account token), so that none is hidden;
 - `container=lxc` in its environment, which tells systemd (and systemd-detect-virt) where it is;
@@ -87,14 +89,18 @@ def apply(config: dict[str, Any]) -> None:
             out.append(m)
             continue
         dest = m.get("destination")
+        if _below(dest, "/sys/fs/cgroup") and m.get("type") not in ("cgroup", "cgroup2"):
+            # CRI-O's systemd mode binds the host's whole name=systemd hierarchy here (runc has no
+            # cgroup namespace); the namespaced cgroup mount below gives systemd its own instead
+            continue
         if m.get("type") in ("cgroup", "cgroup2"):
             has_cgroup = True
             m = {**m, "options": [o for o in (m.get("options") or []) if o != "ro"]}
         if _below(dest, "/run") and not run_done:
             out += [dict(t) for t in _RUN_TMPFS]  # before the first mount below /run, never over it
             run_done = True
-            if posixpath.normpath(str(dest)) in ("/run", "/run/lock"):
-                continue  # the config's own /run gives way to systemd's
+        if _below(dest, "/run") and posixpath.normpath("/" + str(dest).lstrip("/")) in ("/run", "/run/lock"):
+            continue  # the config's own /run (wherever it comes) gives way to systemd's, never hides a mount
         out.append(m)
     if not run_done:
         out += [dict(t) for t in _RUN_TMPFS]
