@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lxcri_testlib import leftovers, reap
+from lxcri_testlib import LXCRI, leftovers, reap
 
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
@@ -97,3 +97,31 @@ def test_joining_a_user_namespace_by_path_with_its_mappings(lxcri, make_bundle, 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_user_namespace_where_the_nodes_proc_has_covered_files(lxcri, make_bundle, tmp_path):
+    """Nodes cover files in /proc (lxcfs on the host over /proc/meminfo, a sandbox's fixed
+    sysctls over /proc/sys/...); the kernel then refuses a fresh proc in a user namespace
+    unless the runtime mounts it from a view without the covers. The container gets its own
+    proc, and the caller's covers stay where they were."""
+    cover = tmp_path / "panic"
+    cover.write_text("4242\n")
+    b, _ = userns_bundle(make_bundle, tmp_path, "cat /proc/sys/kernel/panic; cat /proc/self/uid_map", [])
+    b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/vol"]
+    b.save()
+    cid = lxcri.new_id("covered")
+    pidf = tmp_path / "pid"
+    script = (f"mount --bind {cover} /proc/sys/kernel/panic && "
+              f"{LXCRI} --root {lxcri.root} create --bundle {b.path} --pid-file {pidf} {cid} "
+              f"</dev/null >{b.path}/out 2>{b.path}/out.err && cat /proc/sys/kernel/panic")
+    # a private mount namespace stands for the node; create runs there itself (no warm server)
+    r = subprocess.run(["unshare", "-m", "--propagation", "slave", "sh", "-c", script], capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "LXCRI_WARM_SERVER": "0"})
+    assert r.returncode == 0, (b.path / "out.err").read_text() + r.stderr
+    assert r.stdout.strip() == "4242"  # the caller's cover is still in place after create
+    lxcri("start", cid, check=True)
+    assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0, (b.path / "out.err").read_text()
+    out = (b.path / "out").read_text().split()
+    assert out[0] != "4242" and out[1:] == ["0", "100000", "65536"], out
+    lxcri("delete", cid, check=True)
+    assert leftovers(cid, lxcri.root) == []

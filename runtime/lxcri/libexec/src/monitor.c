@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +142,81 @@ static int enter_root_cgroups(char *err, size_t len)
 	return ret;
 }
 
+/*
+ * A container in a user namespace (new, or a pod's joined by path) mounts its own proc, and
+ * the kernel allows that only where the mount namespace holds a fully visible proc: none of
+ * its files covered by another mount. Nodes cover some (lxcfs on the host over /proc/meminfo,
+ * a sandbox's fixed sysctls over /proc/sys/...), and the container's mount namespace is a copy
+ * of the monitor's, with those covers locked in. So, for such a container only, the monitor
+ * takes a mount namespace of its own, made a slave below /proc (nothing it does there reaches
+ * the host), and drops the mounts below its /proc there. What the container then sees in /proc
+ * is its own fresh proc, as without a user namespace; the host keeps every mount.
+ */
+static bool wants_user_namespace(struct lxc_container *c)
+{
+	char buf[256];
+	int n;
+
+	n = c->get_config_item(c, "lxc.namespace.share.user", buf, sizeof(buf));
+	if (n > 0)
+		return true;
+	n = c->get_config_item(c, "lxc.namespace.clone", buf, sizeof(buf));
+	if (n <= 0 || n >= (int)sizeof(buf))
+		return false;
+	for (char *save = NULL, *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save))
+		if (strcmp(tok, "user") == 0)
+			return true;
+	return false;
+}
+
+static int uncover_proc(char *err, size_t len)
+{
+	char *paths[256];
+	int count = 0, ret = 0;
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	if (unshare(CLONE_NEWNS) < 0) {
+		snprintf(err, len, "cannot make the monitor's mount namespace: %s", strerror(errno));
+		return -1;
+	}
+	if (mount(NULL, "/proc", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		snprintf(err, len, "cannot make /proc a slave mount: %s", strerror(errno));
+		return -1;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		snprintf(err, len, "cannot read /proc/self/mountinfo: %s", strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) > 0 && count < 256) {
+		char *save = NULL, *tok, *target = NULL;
+		int i;
+
+		for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 5; tok = strtok_r(NULL, " ", &save), i++)
+			if (i == 4)
+				target = tok;
+		/* an escaped character (\040 ...) is no path umount2 takes as it stands: skip it */
+		if (target && strncmp(target, "/proc/", 6) == 0 && !strchr(target, '\\'))
+			paths[count++] = strdup(target);
+	}
+	free(line);
+	fclose(f);
+	/* mountinfo lists a mount after its parent: the deepest go first */
+	for (int i = count - 1; i >= 0; i--) {
+		if (paths[i] && umount2(paths[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT && ret == 0) {
+			snprintf(err, len, "cannot uncover %s in the monitor's mount namespace: %s", paths[i],
+				 strerror(errno));
+			ret = -1;
+		}
+		free(paths[i]);
+	}
+	return ret;
+}
+
 /* What went wrong before liblxc ran, where lxcri create looks for it (ROOT/ID/monitor-error). */
 static void report(const char *root, const char *id, const char *msg)
 {
@@ -193,6 +270,15 @@ int main(int argc, char *argv[])
 	if (!c) {
 		fprintf(stderr, "lxcri-monitor: cannot load container %s in %s\n", argv[2], argv[1]);
 		return 1;
+	}
+	if (wants_user_namespace(c)) {
+		char err[512];
+
+		if (uncover_proc(err, sizeof(err)) < 0) {
+			report(argv[1], argv[2], err);
+			lxc_container_put(c);
+			return 1;
+		}
 	}
 	/* Keep the fds lxcri create handed down (sync socket, exec fifo, --preserve-fds):
 	 * liblxc passes them to the init, whose helper closes what the process must not see. */
