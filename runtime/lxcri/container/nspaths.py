@@ -35,13 +35,13 @@ def check(config: dict[str, Any]) -> None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError as e:
-            raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from None
+            raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from e
         try:
             import fcntl
 
             got = fcntl.ioctl(fd, NS_GET_NSTYPE)
-        except OSError:
-            raise TranslateError(f"config.json: {field} {path} is not a namespace") from None
+        except OSError as e:
+            raise TranslateError(f"config.json: {field} {path} is not a namespace") from e
         finally:
             os.close(fd)
         if kind == "mount":

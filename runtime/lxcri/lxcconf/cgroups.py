@@ -9,8 +9,8 @@ from __future__ import annotations
 import posixpath
 
 from lxcri.cgroups.fs import monitor_cgroup
-from lxcri.container.rundir import check_id
 from lxcri.errors import TranslateError
+from lxcri.ids import check_id
 from lxcri.lxcconf import Context, Items
 from lxcri.oci.spec import check_text
 
@@ -84,7 +84,7 @@ def resources(config: dict[str, Any], ctx: Context) -> Items:
         items = [(f"lxc.cgroup.{f}" if v == 1 else f"lxc.cgroup2.{f}", val)
                  for _, v, f, val in writes(res, ctx.controllers)]
     except CgroupError as e:
-        raise TranslateError(f"config.json: {e}") from None
+        raise TranslateError(f"config.json: {e}") from e
     # a v1 cpuset cgroup is empty when made below a parent with clone_children=0, and no task
     # can enter it: its parent's cpus and mems where the config gives none (liblxc writes
     # limits before the init enters), first, so that the config's own come after

@@ -72,4 +72,4 @@ def make_devices(rootfs_mount: str, devices: list[dict[str, Any]]) -> None:
             os.chown(target, d.get("uid", 0), d.get("gid", 0), follow_symlinks=False)
             os.chmod(target, mode & 0o7777)
         except OSError as e:
-            raise LxcriError(f"device {d['path']}: {e.strerror}") from None
+            raise LxcriError(f"device {d['path']}: {e.strerror}") from e

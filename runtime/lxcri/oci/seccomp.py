@@ -148,6 +148,6 @@ def send_to_listener(config: dict[str, Any], fd: int, pid: int, state: dict[str,
         s.connect(path)
         s.sendmsg([jsonlite.dumps(msg).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
     except OSError as e:
-        raise LxcriError(f"seccomp listener {path}: {e.strerror or e}") from None
+        raise LxcriError(f"seccomp listener {path}: {e.strerror or e}") from e
     finally:
         s.close()
