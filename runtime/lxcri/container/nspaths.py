@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from lxcri.errors import TranslateError
+from lxcri.oci import spec as oci_spec
 
 TYPE_CHECKING = False
 
@@ -25,7 +26,7 @@ CLONE_FLAGS = {
 
 
 def check(config: dict[str, Any]) -> None:
-    for i, ns in enumerate((config.get("linux") or {}).get("namespaces") or []):
+    for i, ns in enumerate(oci_spec.linux(config).get("namespaces") or []):
         if not isinstance(ns, dict) or not ns.get("path") or ns.get("type") not in CLONE_FLAGS:
             continue  # created, or refused with its own message by the translation
         path, kind = ns["path"], ns["type"]

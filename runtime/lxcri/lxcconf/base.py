@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lxcri.lxcconf import INIT_IN_CONTAINER, Context, Items, escape_fstab
+from lxcri.oci import spec as oci_spec
 
 TYPE_CHECKING = False
 
@@ -51,8 +52,8 @@ def hooks(config: dict[str, Any], ctx: Context) -> Items:
     the OCI order. (liblxc's start-host hook would come after the mounts, too late.)
     startContainer is run by the init helper, poststart by start, poststop by delete.
     """
-    h = config.get("hooks") or {}
-    devices = (config.get("linux") or {}).get("devices")
+    h = oci_spec.hooks(config)
+    devices = oci_spec.linux(config).get("devices")
     if h.get("prestart") or h.get("createRuntime") or h.get("createContainer") or devices:
         return [("lxc.hook.mount", f"{ctx.hook_cmd} --sync-fd {ctx.sync_fd}")]
     return []
