@@ -358,7 +358,7 @@ def make_run_dir(settings: Settings, cid: str) -> RunDir:
         if not rd.stateless:
             rec = rd.load()
             if rec.ready or proc.alive(rec.creator_pid, rec.creator_start):
-                raise StateError(f"container {cid} already exists")
+                raise StateError(f"container {cid} already exists", cid=cid)
             teardown.destroy(rd, rec, settings.kill_timeout)
         rd.remove()
     return RunDir.make(settings.root, cid)

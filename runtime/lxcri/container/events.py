@@ -143,7 +143,7 @@ def _load(root: str, cid: str) -> tuple[Record, Status]:
 def events(root: str, cid: str, one_shot: bool, interval: float) -> None:
     rec, st = _load(root, cid)
     if not st.has_process:
-        raise StateError(f"container {cid}: container not running")
+        raise StateError(f"container {cid}: container not running", cid=cid)
     if one_shot:
         print(jsonlite.dumps(stats(rec)))
         return

@@ -32,6 +32,6 @@ def kill(root: str, cid: str, sig_name: str, all_: bool) -> None:
             return
         st = status(rd, rec)
         if not st.has_process:
-            raise StateError(f"cannot kill container {cid}: container not running")
+            raise StateError(f"cannot kill container {cid}: container not running", cid=cid)
         if not proc.alive(rec.init_pid, rec.init_start) or not proc.kill(rec.init_pid, sig):
-            raise StateError(f"cannot kill container {cid}: no such process")
+            raise StateError(f"cannot kill container {cid}: no such process", cid=cid)

@@ -13,7 +13,7 @@ def set_paused(root: str, cid: str, paused: bool) -> None:
         rec = rd.load()
         st = status(rd, rec)
         if paused and not st.can_pause:
-            raise StateError(f"cannot pause container {cid}: it is {st}, not running")
+            raise StateError(f"cannot pause container {cid}: it is {st}, not running", cid=cid)
         if not paused and not st.can_resume:
-            raise StateError(f"cannot resume container {cid}: it is {st}, not paused")
+            raise StateError(f"cannot resume container {cid}: it is {st}, not paused", cid=cid)
         Cgroup(rec.cgroup_dirs).freeze(paused)

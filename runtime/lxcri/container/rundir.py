@@ -96,12 +96,12 @@ class RunDir:
         try:
             os.mkdir(rd.path, 0o711)
         except FileExistsError as e:
-            raise StateError(f"container {cid} already exists") from e
+            raise StateError(f"container {cid} already exists", cid=cid) from e
         rd._lock()
         if os.fstat(rd.fd).st_nlink == 0:
             # a delete --force took it for a dead create's between our mkdir and our lock
             rd.close()
-            raise StateError(f"container {cid} was deleted while being created")
+            raise StateError(f"container {cid} was deleted while being created", cid=cid)
         return rd
 
     @classmethod
@@ -113,15 +113,15 @@ class RunDir:
         try:
             rd._lock(wait)
         except (FileNotFoundError, NotADirectoryError) as e:
-            raise NotFoundError(f"container {cid} does not exist") from e
+            raise NotFoundError(f"container {cid} does not exist", cid=cid) from e
         except BlockingIOError as e:
             rd.close()
-            raise StateError(f"container {cid} already exists") from e
+            raise StateError(f"container {cid} already exists", cid=cid) from e
         # the container may have been deleted while we waited for the lock
         if os.fstat(rd.fd).st_nlink == 0 or (
                 not os.path.exists(os.path.join(rd.path, "state.json")) and not incomplete):
             rd.close()
-            raise NotFoundError(f"container {cid} does not exist")
+            raise NotFoundError(f"container {cid} does not exist", cid=cid)
         return rd
 
     @property

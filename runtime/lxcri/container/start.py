@@ -43,20 +43,20 @@ def start(root: str, cid: str, spawner: Spawner | None = None) -> None:
         rec = rd.load()
         st = status(rd, rec)
         if st is STOPPED:
-            raise StateError(f"cannot start a container that has stopped: {cid}")
+            raise StateError(f"cannot start a container that has stopped: {cid}", cid=cid)
         if not st.can_start:
-            raise StateError(f"cannot start container {cid}: it is {st}, not created")
+            raise StateError(f"cannot start container {cid}: it is {st}, not created", cid=cid)
         if rec.no_process:
             # OCI: start of a container whose config has no process is an error; it stops here
             proc.kill(rec.init_pid, proc.SIGKILL)
             proc.wait_gone(rec.init_pid, rec.init_start, 10.0)
-            raise StateError(f"cannot start container {cid}: its config.json has no process")
+            raise StateError(f"cannot start container {cid}: its config.json has no process", cid=cid)
         try:
             fd = os.open(rd.file("exec.fifo"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
             if e.errno == errno.ENXIO:
-                raise StateError(f"cannot start container {cid}: its init is gone") from e
-            raise LxcriError(f"cannot start container {cid}: exec fifo: {e.strerror}") from e
+                raise StateError(f"cannot start container {cid}: its init is gone", cid=cid) from e
+            raise LxcriError(f"cannot start container {cid}: exec fifo: {e.strerror}", cid=cid) from e
         # a reader of our own: it sees the fifo hang up once the init helper, the last writer
         # left, has exec'd the process (its fd is close-on-exec) or died
         watch = os.open(rd.file("exec.fifo"), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

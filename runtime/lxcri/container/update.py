@@ -109,5 +109,5 @@ def update(root: str, cid: str, resources: dict[str, Any]) -> None:
         rec = rd.load()
         st = status(rd, rec)
         if not st.has_process:
-            raise StateError(f"cannot update container {cid}: container not running")
+            raise StateError(f"cannot update container {cid}: container not running", cid=cid)
         apply(rec.cgroup_dirs, writes(resources, controllers()))
