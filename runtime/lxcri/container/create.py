@@ -50,11 +50,6 @@ from lxcri.oci.devices import check_devices
 from lxcri.oci.spec import check_lsm, load_bundle
 from lxcri.settings import Settings
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 
 class CreateOptions:
     """create's own flags (run's too), typed: what the CLI parsed, in the runtime's terms."""
@@ -275,7 +270,7 @@ class Creation:
         rec.cgroup_claims = [d for d in rec.cgroup_claims
                              if d not in gone and not (teardown.is_cgroup(d, mon) and not os.path.isdir(d))]
 
-    def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
+    def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, object]]], runner: int) -> bytes:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""
         state = oci_state(rec, CREATED)  # as crun, and as the runtime-tools suite expects
         state["pid"] = proc.parent_pid(runner)  # the runner is the container init's child

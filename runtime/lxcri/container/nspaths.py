@@ -13,11 +13,6 @@ import os
 from lxcri.errors import TranslateError
 from lxcri.oci import spec as oci_spec
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 CLONE_FLAGS = {
     "mount": 0x00020000, "cgroup": 0x02000000, "uts": 0x04000000, "ipc": 0x08000000,
@@ -25,7 +20,7 @@ CLONE_FLAGS = {
 }
 
 
-def check(config: dict[str, Any]) -> None:
+def check(config: dict[str, object]) -> None:
     for i, ns in enumerate(oci_spec.linux(config).get("namespaces") or []):
         if not isinstance(ns, dict) or not ns.get("path") or ns.get("type") not in CLONE_FLAGS:
             continue  # created, or refused with its own message by the translation

@@ -18,11 +18,6 @@ from lxcri import OCI_VERSION, proc
 from lxcri.cgroups import Cgroup
 from lxcri.container.rundir import Record, RunDir
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 
 class Status:
     """One of the five statuses, as a value that knows what it allows. Not an enum.Enum: that
@@ -68,7 +63,7 @@ def status(rd: RunDir, rec: Record) -> Status:
     return RUNNING
 
 
-def oci_state(rec: Record, st: Status) -> dict[str, Any]:
+def oci_state(rec: Record, st: Status) -> dict[str, object]:
     """The OCI state, with runc's extra fields (rootfs, created, owner) that callers read."""
     return {
         "ociVersion": OCI_VERSION,

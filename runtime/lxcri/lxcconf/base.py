@@ -5,13 +5,8 @@ from __future__ import annotations
 from lxcri.lxcconf import INIT_IN_CONTAINER, Context, Items, escape_fstab
 from lxcri.oci import spec as oci_spec
 
-TYPE_CHECKING = False
 
-if TYPE_CHECKING:
-    from typing import Any
-
-
-def base(config: dict[str, Any], ctx: Context) -> Items:
+def base(config: dict[str, object], ctx: Context) -> Items:
     items: Items = [
         ("lxc.rootfs.path", f"dir:{ctx.rootfs}"),
         # a mount point of our own (liblxc's compiled-in one may not exist on a node), which
@@ -42,7 +37,7 @@ def init_mount(ctx: Context) -> Items:
              f"{escape_fstab(ctx.init_path)} {INIT_IN_CONTAINER.lstrip('/')} none bind,ro,create=file 0 0")]
 
 
-def hooks(config: dict[str, Any], ctx: Context) -> Items:
+def hooks(config: dict[str, object], ctx: Context) -> Items:
     """Route the OCI hook points that need liblxc's timing to lxcri's hook runner.
 
     All three creation points hang off liblxc's mount hook, which runs once the

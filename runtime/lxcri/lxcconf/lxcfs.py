@@ -17,11 +17,6 @@ from lxcri.errors import TranslateError
 from lxcri.lxcconf import Items, escape_fstab
 from lxcri.oci import spec as oci_spec
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 ANNOTATION = "lxcri.linuxcontainers.org/lxcfs"
 
 # what lxcfs 5 serves, relative to its mount point and to the container's root
@@ -34,7 +29,7 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
 
-def wanted(config: dict[str, Any], node_default: bool) -> bool:
+def wanted(config: dict[str, object], node_default: bool) -> bool:
     """The annotation decides when present; otherwise the node's setting."""
     raw = oci_spec.section(config, "annotations").get(ANNOTATION)
     if raw is None:

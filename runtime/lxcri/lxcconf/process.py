@@ -12,11 +12,6 @@ from lxcri.lxcconf import Items
 from lxcri.oci import spec as oci_spec
 from lxcri.oci.spec import check_text
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 RLIMITS = {
     "RLIMIT_AS": "as", "RLIMIT_CORE": "core", "RLIMIT_CPU": "cpu", "RLIMIT_DATA": "data",
     "RLIMIT_FSIZE": "fsize", "RLIMIT_LOCKS": "locks", "RLIMIT_MEMLOCK": "memlock",
@@ -33,7 +28,7 @@ def _limit(v: object, field: str) -> str:
     return "unlimited" if v == UNLIMITED else str(v)
 
 
-def process(config: dict[str, Any]) -> Items:
+def process(config: dict[str, object]) -> Items:
     proc = oci_spec.process(config)
     # liblxc would chdir to the cwd with its own fds open (cgroup dirs, the runtime dir), and
     # process.cwd may say /proc/self/fd/N: a host directory. The init helper enters the cwd
