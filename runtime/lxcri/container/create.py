@@ -23,6 +23,10 @@ the container's pid 1). --pid-file and state.pid both name the init; the caller
 reaps it with its real status. No lxcri process stays per container. What the
 monitor would have done afterwards is lxcri's: signals go straight to the init,
 delete removes the cgroups, the mounts die with the container's mount namespace.
+
+This module is the transaction (Creation: each step recorded, so that abort() undoes
+all of it); what the container is made of is translate.py's, the talking to helpers
+helper.py's.
 """
 
 from __future__ import annotations
