@@ -14,7 +14,7 @@ is hidden, so each crun call runs in a private mount namespace without it
 Memory: K long-running containers per runtime; the processes lxcri keeps for
 them (none since the monitor steps aside after create; PSS from
 /proc/PID/smaps_rollup for any that did), and the one warm server per node that
-serves lxcri's short commands (see runtime/lxcri/zygote.py).
+serves lxcri's short commands (see runtime/lxcri/warm/).
 
 `lxcri` is the command as installed (the C client and its warm server);
 `lxcri-direct` is the same command with LXCRI_WARM_SERVER=0, every call a fresh

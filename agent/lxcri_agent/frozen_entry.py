@@ -50,7 +50,7 @@ def main() -> int:
     _restore_environment()
     if _as_interpreter(sys.argv):
         return 0
-    from lxcri.cli.main import main as lxcri_main  # type: ignore[import-not-found,unused-ignore]
+    from lxcri.entry import main as lxcri_main  # type: ignore[import-not-found,unused-ignore]
 
     return int(lxcri_main() or 0)
 

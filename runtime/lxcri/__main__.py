@@ -2,6 +2,6 @@
 
 import sys
 
-from lxcri.cli.main import main
+from lxcri.entry import main
 
 sys.exit(main())

@@ -15,11 +15,6 @@ from lxcri.lxcconf.namespaces import NAMES
 from lxcri.oci.capabilities import NAMES as CAPS
 from lxcri.oci.seccomp import ACTIONS, ARCHES, FLAGS, OPERATORS
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 MOUNT_OPTIONS = [
     "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime",
     "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand",
@@ -68,7 +63,7 @@ def _lxcfs(path: str) -> str:
         return "false"
 
 
-def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, Any]:
+def features(lxcfs_path: str = "/var/lib/lxcfs") -> dict[str, object]:
     from lxcri.lxcconf.lxcfs import ANNOTATION
     from lxcri.lxcconf.system import ANNOTATION as SYSTEM
 

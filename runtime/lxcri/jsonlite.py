@@ -40,8 +40,8 @@ def loads(text: str) -> Any:
     text = text.strip()
     try:
         obj, end = _scan(text, 0)
-    except (StopIteration, SystemError, ValueError):
-        raise ValueError("invalid JSON") from None
+    except (StopIteration, SystemError, ValueError) as e:
+        raise ValueError("invalid JSON") from e
     if end != len(text):
         raise ValueError("extra data after JSON value")
     return obj

@@ -80,3 +80,13 @@ def kill(pid: int, sig: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of pid as /proc here shows it (in liblxc's mount hook, before pivot_root: the host's)."""
+    from lxcri.errors import LxcriError
+
+    fields = stat_fields(pid)
+    if fields is None:
+        raise LxcriError(f"process {pid} is gone")
+    return int(fields[1])

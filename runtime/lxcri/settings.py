@@ -21,7 +21,7 @@ DEFAULTS: dict[str, object] = {
     "libexec": "",
     "create_timeout": 60.0,  # seconds create waits for the container init to report
     "kill_timeout": 10.0,  # seconds delete waits for the container and its monitor to go
-    "warm_server": True,  # short commands run in a fork of a started lxcri (see zygote.py)
+    "warm_server": True,  # short commands run in a fork of a started lxcri (see warm/)
     "lxcfs": False,  # lxcfs views for every container, unless its annotation says otherwise
     "lxcfs_path": "/var/lib/lxcfs",  # where lxcfs is mounted (Debian's default)
     "call_log": "/run/lxcri/calls.log",  # one line per call for the agent's metrics, if it exists

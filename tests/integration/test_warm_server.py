@@ -14,7 +14,7 @@ import pytest
 
 from lxcri_testlib import LXCRI, reap, reap_any
 
-SOCK_DIR = Path("/run/lxcri-zygote")
+SOCK_DIR = Path("/run/lxcri-zygote")  # the warm server's socket directory (its name kept for installed clients)
 
 
 def server_pid() -> int | None:
@@ -22,7 +22,7 @@ def server_pid() -> int | None:
     import sys
 
     sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
-    from lxcri.zygote import socket_path
+    from lxcri.warm.wire import socket_path
 
     lock = Path(socket_path(os.path.realpath(LXCRI.parent / "lxcri-py")) + ".lock")
     reap_any()  # a server started by a call of this test process comes back to it (a subreaper)
@@ -199,7 +199,7 @@ def socket_path_for(entry: Path) -> str:
     import sys
 
     sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
-    from lxcri.zygote import socket_path
+    from lxcri.warm.wire import socket_path
 
     return socket_path(os.path.realpath(entry))
 
@@ -218,7 +218,7 @@ def test_callers_umask_and_namespace(tmp_path):
     import sys
 
     sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
-    from lxcri.zygote import _same_context
+    from lxcri.warm.peers import same_context
 
     other = subprocess.Popen(["unshare", "-m", "sleep", "30"])
     try:
@@ -226,8 +226,8 @@ def test_callers_umask_and_namespace(tmp_path):
             if os.readlink(f"/proc/{other.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"):
                 break
             time.sleep(0.01)
-        assert _same_context(os.getpid())
-        assert not _same_context(other.pid)
+        assert same_context(os.getpid())
+        assert not same_context(other.pid)
     finally:
         other.kill()
         other.wait()
@@ -459,7 +459,7 @@ def test_busy_workers_are_bounded_and_the_rest_run_directly():
     import sys
 
     sys.path.insert(0, str(LXCRI.parent.parent.parent / "runtime"))
-    from lxcri.zygote import MAX_WORKERS
+    from lxcri.warm.server import MAX_WORKERS
 
     call("--version")
     server = wait_server()

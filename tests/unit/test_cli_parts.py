@@ -8,10 +8,12 @@ import struct
 import pytest
 
 from lxcri import jsonlite
+from lxcri.cli import options
 from lxcri.cli.args import parse
-from lxcri.cli.main import COMMANDS, GLOBAL_FLAGS
-from lxcri.container.rundir import check_id
+from lxcri.cli.commands import COMMANDS, GLOBAL_FLAGS
+from lxcri.cli.options import Globals
 from lxcri.errors import UsageError
+from lxcri.ids import check_id
 from lxcri.libexec.protocol import InitSpec, encode
 from lxcri.proc import signal_number
 
@@ -22,15 +24,17 @@ def p(*argv: str):
 
 def test_global_flags_both_forms_and_short_flags():
     a = p("--root=/r", "--log", "/l", "--log-format", "json", "kill", "-a", "c1", "9")
-    assert (a.root, a.log, a.log_format, a.command, a.all, a.id, a.signal) == ("/r", "/l", "json", "kill", True,
-                                                                               "c1", "9")
-    assert p("kill", "c1").signal == "SIGTERM"
-    assert p("delete", "--force", "c1").force is True
+    k = options.Kill(a)
+    assert {k: Globals(a).overrides[k] for k in ("root", "log", "log_format")} == {"root": "/r", "log": "/l",
+                                                                               "log_format": "json"}
+    assert (a.command, k.all, k.id, k.signal) == ("kill", True, "c1", "9")
+    assert options.Kill(p("kill", "c1")).signal == "SIGTERM"
+    assert options.Delete(p("delete", "--force", "c1")).force is True
 
 
 def test_exec_stops_reading_flags_after_the_id():
-    a = p("exec", "-e", "A=1", "--env=B=2", "-t", "c1", "ls", "-la", "--color")
-    assert a.env == ["A=1", "B=2"] and a.tty is True and a.cmd_args == ["ls", "-la", "--color"]
+    o = options.exec_(p("exec", "-e", "A=1", "--env=B=2", "-t", "c1", "ls", "-la", "--color"))
+    assert o.env == ["A=1", "B=2"] and o.tty is True and o.args == ["ls", "-la", "--color"]
 
 
 @pytest.mark.parametrize("argv,msg", [

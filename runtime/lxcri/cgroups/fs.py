@@ -226,9 +226,9 @@ class Cgroup:
                 if time.monotonic() > end:
                     raise CgroupError(f"cgroup {d} did not {'freeze' if on else 'thaw'}")
                 time.sleep(0.001)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
             if on:
-                raise CgroupError(f"cgroup {d} is gone: the container has stopped") from None
+                raise CgroupError(f"cgroup {d} is gone: the container has stopped") from e
             # thawing let a killed container die, and liblxc removed its cgroup: thawed indeed
         except OSError as e:
             raise CgroupError(f"cgroup {d}: {e.strerror}") from e

@@ -103,7 +103,7 @@ def prepare_cpuset(path: str) -> dict[str, str]:
             parent = d
         return {name: _read(parent, name) for name in CPUSET_FILES}
     except OSError as e:
-        raise CgroupError(f"cannot set up the cpuset cgroup {d}: {e.strerror}") from None
+        raise CgroupError(f"cannot set up the cpuset cgroup {d}: {e.strerror}") from e
 
 
 def mark_made(dirs: list[str]) -> None:

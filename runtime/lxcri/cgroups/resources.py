@@ -9,7 +9,7 @@ one), which on a hybrid host differs per controller (hugetlb only in cgroup2 her
 from __future__ import annotations
 
 from lxcri.errors import CgroupError
-from lxcri.oci.spec import control_char
+from lxcri.text import control_char
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,11 +11,6 @@ from __future__ import annotations
 
 from lxcri.errors import UsageError
 
-TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block below
-
-if TYPE_CHECKING:
-    from typing import Any
-
 
 class Flag:
     __slots__ = ("default", "dest", "help", "kind", "names")
@@ -42,23 +37,38 @@ class Command:
 
 
 class Parsed:
+    """What parse() found: the command and every flag's and positional's value by name (defaults
+    filled in). Read through the typed getters; cli/options.py turns it into one typed options
+    object per command."""
+
+    __slots__ = ("command", "values")
+
     def __init__(self) -> None:
         self.command = ""
         self.values: dict[str, object] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def text(self, name: str) -> str:
+        v = self.values.get(name)
+        return v if isinstance(v, str) else ""
+
+    def flag(self, name: str) -> bool:
+        return self.values.get(name) is True
+
+    def number(self, name: str) -> int:
+        v = self.values.get(name)
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    def texts(self, name: str) -> list[str]:
+        v = self.values.get(name)
+        return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
 
 
 def _convert(flag: Flag, name: str, raw: str) -> object:
     if flag.kind is int:
         try:
             return int(raw)
-        except ValueError:
-            raise UsageError(f"flag {name}: {raw!r} is not a number") from None
+        except ValueError as e:
+            raise UsageError(f"flag {name}: {raw!r} is not a number") from e
     if flag.kind is list:
         return raw
     return raw

@@ -1,7 +1,10 @@
-"""`lxcri [global options] COMMAND [options] ARGS`, with runc's flags and exit codes.
+"""`lxcri [global options] COMMAND [options] ARGS`, with runc's flags and exit codes: parse,
+dispatch to the command's module in container/, report errors as one line.
 
-Only argparse and the command's own modules are imported: every call is a new
+Only the parser and the command's own modules are imported: every call is a new
 process (CRI-O calls `state` constantly), so start-up time is product latency.
+Whether a call is served by the warm server or runs here is not this module's
+business (entry.py and warm/ decide); a call only gets the Spawner it must use.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import time
 
 from lxcri import __version__, log
 from lxcri import jsonlite as json
-from lxcri.cli.args import Command, Flag, Parsed, command_usage, parse, usage
+from lxcri.cli import options
+from lxcri.cli.args import Parsed, command_usage, parse, usage
+from lxcri.cli.commands import COMMANDS, GLOBAL_FLAGS
 from lxcri.errors import LxcriError, UsageError
 
 TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block below
@@ -20,90 +25,15 @@ TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lxcri.container.helper import Spawner
     from lxcri.settings import Settings
 
-
-HELP = Flag("--help,-h", help="show help")
-GLOBAL_FLAGS = [
-    Flag("--version,-v", help="print the version"),
-    Flag("--root", str, None, "runtime state directory (default /run/lxcri)"),
-    Flag("--log", str, None, "log file (default: none)"),
-    Flag("--log-format", str, None, "log format: text or json"),
-    Flag("--debug", bool, None, "log debug messages and keep liblxc's debug log"),
-    Flag("--systemd-cgroup", bool, None, "use systemd cgroup paths (needs a host running systemd)"),
-    Flag("--libexec", str, None, "directory of lxcri's helpers"),
-    Flag("--rootless", str, None, "accepted for runc compatibility"),
-    Flag("--criu", str, None, "accepted for runc compatibility"),
-    HELP,
-]
-CREATE_FLAGS = [
-    Flag("--bundle,-b", str, "", "path to the bundle (default: current directory)"),
-    Flag("--pid-file", str, "", "file to write the pid of the process callers reap"),
-    Flag("--console-socket", str, "", "unix socket to send the pty master to"),
-    Flag("--no-pivot", help="accepted for runc compatibility"),
-    Flag("--no-new-keyring", help="accepted for runc compatibility"),
-    Flag("--preserve-fds", int, 0, "pass N extra fds (from 3) to the container"),
-    HELP,
-]
-FORMAT = Flag("--format,-f", str, "table", "table or json")
-COMMANDS = {c.name: c for c in [
-    Command("create", "create a container", CREATE_FLAGS, ("id",)),
-    Command("start", "start a created container", [HELP], ("id",)),
-    Command("run", "create and start a container, wait for it, delete it",
-            [*CREATE_FLAGS, Flag("--detach,-d", help="do not wait for the container"),
-             Flag("--keep", help="do not delete the container after it exits")], ("id",)),
-    Command("state", "print the state of a container", [HELP], ("id",)),
-    Command("kill", "send a signal (default SIGTERM) to a container",
-            [Flag("--all,-a", help="signal every process of the container"), HELP], ("id",),
-            (("signal", "SIGTERM"),)),
-    Command("delete", "delete a container and everything it used",
-            [Flag("--force,-f", help="kill the container if it still runs"), HELP], ("id",)),
-    Command("list", "list containers", [FORMAT, Flag("--quiet,-q", help="print only the IDs"), HELP]),
-    Command("ps", "list the processes of a container", [FORMAT, HELP], ("id",), rest="ps_args"),
-    Command("pause", "freeze every process of a container", [HELP], ("id",)),
-    Command("resume", "thaw a paused container", [HELP], ("id",)),
-    Command("exec", "run a process in a running container", [
-        Flag("--process,-p", str, "", "the process as an OCI process JSON file"),
-        Flag("--pid-file", str, "", "file to write the process's pid to"),
-        Flag("--detach,-d", help="do not wait for the process"),
-        Flag("--tty,-t", help="give the process a terminal"),
-        Flag("--console-socket", str, "", "unix socket to send the pty master to"),
-        Flag("--cwd", str, "", "working directory in the container"),
-        Flag("--env,-e", list, None, "set an environment variable KEY=VALUE (repeatable)"),
-        Flag("--user,-u", str, "", "UID[:GID] to run as"),
-        Flag("--cap,-c", list, None, "add a capability (repeatable)"),
-        Flag("--additional-gids,-g", list, None, "add a supplementary group (repeatable)"),
-        Flag("--preserve-fds", int, 0, "pass N extra fds (from 3) to the process"),
-        Flag("--no-new-privs", help="set no_new_privs for the process"),
-        Flag("--process-label", str, "", "SELinux label of the process (hosts with SELinux)"),
-        Flag("--apparmor", str, "", "AppArmor profile of the process (hosts with AppArmor)"),
-        HELP], ("id",), rest="cmd_args"),
-    Command("update", "change the cgroup limits of a running container", [
-        Flag("--resources,-r", str, "", "OCI linux.resources JSON file, or - for stdin"),
-        *[Flag("--" + f, str, "", h) for f, h in (
-            ("memory", "memory limit (e.g. 100M, -1 unlimited)"), ("memory-swap", "memory+swap limit"),
-            ("memory-reservation", "memory soft limit"), ("kernel-memory", "kernel memory limit (v1)"),
-            ("cpu-shares", "CPU shares"), ("cpu-quota", "CFS quota (us)"), ("cpu-period", "CFS period (us)"),
-            ("cpu-rt-period", "realtime period (us)"), ("cpu-rt-runtime", "realtime runtime (us)"),
-            ("cpuset-cpus", "CPUs to use"), ("cpuset-mems", "memory nodes to use"),
-            ("pids-limit", "maximum number of tasks"), ("blkio-weight", "block IO weight (10-1000)"))],
-        HELP], ("id",)),
-    Command("events", "print container stats and OOM events as JSON lines", [
-        Flag("--stats", help="print one stats object and exit"),
-        Flag("--interval", str, "5s", "time between stats (e.g. 5s, 500ms)"), HELP], ("id",)),
-    Command("features", "print the OCI features document", [HELP]),
-    Command("hook", "(internal) run the OCI hooks of a liblxc hook point",
-            [Flag("--sync-fd", int, -1, "lxcri create's sync socket"), HELP], ("id", "section", "kind")),
-    Command("spec", "write a default config.json",
-            [Flag("--bundle,-b", str, "", "bundle directory"), Flag("--rootless", help="unsupported"), HELP]),
-]}
+__all__ = ["COMMANDS", "GLOBAL_FLAGS", "main"]
 
 
-def apply_globals(args: Parsed, s: Settings) -> None:
-    for name in ("root", "log", "log_format", "debug", "systemd_cgroup", "libexec"):
-        v = args.values.get(name)
-        if v is not None:
-            setattr(s, name, v)
+def apply_globals(g: options.Globals, s: Settings) -> None:
+    for name, v in g.overrides.items():
+        setattr(s, name, v)
     if s.log_format not in ("text", "json"):
         raise UsageError(f"invalid log format {s.log_format!r}: use text or json")
     s.root = os.path.abspath(s.root)
@@ -123,63 +53,67 @@ def _need_systemd(s: Settings) -> None:
 
 
 # -- commands -----------------------------------------------------------------
+# Each takes the parsed call, the settings and the call's Spawner (how helpers are started and
+# where hooks run: see container/helper.py); each reads its typed options first.
 
-def cmd_create(a: Parsed, s: Settings) -> int:
-    from lxcri.container.create import CreateOptions, create
+def cmd_create(a: Parsed, s: Settings, sp: Spawner | None) -> int:
+    from lxcri.container.create import create
+    from lxcri.container.helper import DIRECT
 
     _need_systemd(s)
-    create(s, a.id, CreateOptions(bundle=a.bundle or os.getcwd(), pid_file=a.pid_file,
-                                  console_socket=a.console_socket, preserve_fds=a.preserve_fds,
-                                  no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring))
+    create(s, options.Target(a).id, options.create(a), sp or DIRECT)
     return 0
 
 
-def cmd_run(a: Parsed, s: Settings) -> int:
+def cmd_run(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.run import run
 
     _need_systemd(s)
-    return run(s, a)
+    return run(s, options.Target(a).id, options.run(a))
 
 
-def cmd_start(a: Parsed, s: Settings) -> int:
+def cmd_start(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.start import start
 
-    start(s.root, a.id)
+    start(s.root, options.Target(a).id, sp)
     return 0
 
 
-def cmd_state(a: Parsed, s: Settings) -> int:
+def cmd_state(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.rundir import RunDir
     from lxcri.container.status import oci_state, status
 
-    with RunDir.open(s.root, a.id) as rd:
+    with RunDir.open(s.root, options.Target(a).id) as rd:
         rec = rd.load()
         print(json.dumps(oci_state(rec, status(rd, rec)), indent=2))
     return 0
 
 
-def cmd_kill(a: Parsed, s: Settings) -> int:
+def cmd_kill(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.kill import kill
 
-    kill(s.root, a.id, a.signal, a.all)
+    o = options.Kill(a)
+    kill(s.root, o.id, o.signal, o.all)
     return 0
 
 
-def cmd_delete(a: Parsed, s: Settings) -> int:
+def cmd_delete(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.delete import delete
 
-    delete(s, a.id, a.force)
+    o = options.Delete(a)
+    delete(s, o.id, o.force, sp)
     return 0
 
 
-def cmd_list(a: Parsed, s: Settings) -> int:
+def cmd_list(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.listing import states
 
+    o = options.Listing(a)
     all_states = states(s.root)
-    if a.quiet:
+    if o.quiet:
         for st in all_states:
             print(st["id"])
-    elif a.format == "json":
+    elif o.format == "json":
         print(json.dumps(all_states))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
@@ -190,16 +124,17 @@ def cmd_list(a: Parsed, s: Settings) -> int:
     return 0
 
 
-def cmd_ps(a: Parsed, s: Settings) -> int:
+def cmd_ps(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.ps import pids
 
-    found = pids(s.root, a.id)
-    if a.format == "json":
+    o = options.Ps(a)
+    found = pids(s.root, o.id)
+    if o.format == "json":
         print(json.dumps(found))
         return 0
     import subprocess
 
-    out = subprocess.run(["ps", *(a.ps_args or ["-ef"])], capture_output=True, text=True, check=False)
+    out = subprocess.run(["ps", *(o.ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise LxcriError(f"ps: {out.stderr.strip()}")
     lines = out.stdout.splitlines()
@@ -216,31 +151,31 @@ def cmd_ps(a: Parsed, s: Settings) -> int:
     return 0
 
 
-def cmd_pause(a: Parsed, s: Settings) -> int:
+def cmd_pause(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.pause import set_paused
 
-    set_paused(s.root, a.id, True)
+    set_paused(s.root, options.Target(a).id, True)
     return 0
 
 
-def cmd_resume(a: Parsed, s: Settings) -> int:
+def cmd_resume(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.pause import set_paused
 
-    set_paused(s.root, a.id, False)
+    set_paused(s.root, options.Target(a).id, False)
     return 0
 
 
-def cmd_features(a: Parsed, s: Settings) -> int:
+def cmd_features(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.features import features
 
     print(json.dumps(features(s.lxcfs_path), indent=2))
     return 0
 
 
-def cmd_spec(a: Parsed, s: Settings) -> int:
+def cmd_spec(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.oci.default_spec import default_spec
 
-    path = os.path.join(a.bundle or os.getcwd(), "config.json")
+    path = os.path.join(options.Spec(a).bundle, "config.json")
     if os.path.exists(path):
         raise UsageError(f"{path} already exists; remove it first")
     with open(path, "x") as f:
@@ -249,51 +184,49 @@ def cmd_spec(a: Parsed, s: Settings) -> int:
     return 0
 
 
-def cmd_exec(a: Parsed, s: Settings) -> int:
-    from lxcri.container.exec import ExecOptions, execute
+def cmd_exec(a: Parsed, s: Settings, sp: Spawner | None) -> int:
+    from lxcri.container.exec import execute
+    from lxcri.container.helper import DIRECT
 
-    return execute(s, a.id, ExecOptions(
-        process_file=a.process, args=a.cmd_args, pid_file=a.pid_file, detach=a.detach, tty=a.tty,
-        console_socket=a.console_socket, cwd=a.cwd, env=a.env, user=a.user, caps=a.cap,
-        additional_gids=a.additional_gids, preserve_fds=a.preserve_fds, no_new_privs=a.no_new_privs,
-        apparmor=a.apparmor, process_label=a.process_label))
+    return execute(s, options.Target(a).id, options.exec_(a), sp or DIRECT)
 
 
-def cmd_update(a: Parsed, s: Settings) -> int:
+def cmd_update(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.update import from_flags, read_resources, update
 
-    flags = {k.replace("_", "-"): v for k, v in a.values.items() if isinstance(v, str) and v and k not in (
-        "id", "resources", "root", "log", "log_format", "libexec", "rootless", "criu")}
-    res = read_resources(a.resources) if a.resources else {}
-    for key, val in from_flags(flags).items():
+    o = options.Update(a)
+    res = read_resources(o.resources) if o.resources else {}
+    for key, val in from_flags(o.limits).items():
         res.setdefault(key, {}).update(val)
     if not res:
         raise UsageError("update: give --resources FILE|- or at least one limit flag")
-    update(s.root, a.id, res)
+    update(s.root, o.id, res)
     return 0
 
 
-def cmd_events(a: Parsed, s: Settings) -> int:
+def cmd_events(a: Parsed, s: Settings, sp: Spawner | None) -> int:
     from lxcri.container.events import events
 
-    text = a.interval.strip()
+    o = options.Events(a)
+    text = o.interval.strip()
     try:
         interval = float(text[:-2]) / 1000 if text.endswith("ms") else float(text.rstrip("s"))
-    except ValueError:
-        raise UsageError(f"--interval {text!r}: use e.g. 5s or 500ms") from None
+    except ValueError as e:
+        raise UsageError(f"--interval {text!r}: use e.g. 5s or 500ms", field="--interval") from e
     if interval <= 0:
-        raise UsageError("--interval must be positive")
-    events(s.root, a.id, a.stats, interval)
+        raise UsageError("--interval must be positive", field="--interval")
+    events(s.root, o.id, o.stats, interval)
     return 0
 
 
-def cmd_hook(a: Parsed, s: Settings) -> int:
-    from lxcri.libexec.hook import run_point
+def cmd_hook(a: Parsed, s: Settings, sp: Spawner | None) -> int:
+    from lxcri.container.mounthook import run_point
 
-    return run_point(s.root, a.id, a.kind, a.sync_fd)
+    o = options.Hook(a)
+    return run_point(s.root, o.id, o.kind, o.sync_fd)
 
 
-RUN: dict[str, Callable[[Parsed, Settings], int]] = {
+RUN: dict[str, Callable[[Parsed, Settings, Spawner | None], int]] = {
     "hook": cmd_hook,
     "exec": cmd_exec,
     "update": cmd_update,
@@ -304,17 +237,12 @@ RUN: dict[str, Callable[[Parsed, Settings], int]] = {
 }
 
 
-def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None = None) -> int:
-    """`loaded`: the settings and parsed argv, when the warm server's worker has them already."""
+def main(argv: list[str], loaded: tuple[Settings, Parsed] | None = None, spawner: Spawner | None = None) -> int:
+    """One call: its exit status. `loaded`: the settings and parsed argv, when the warm server's
+    worker has them already; `spawner`: the worker's (None: a direct call, which starts its
+    helpers itself)."""
     from lxcri import settings
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--warm-server"]:
-        from lxcri import zygote
-
-        return zygote.serve()
-    # the client found no warm server for this installation: start one once this call is done
-    missing = os.environ.pop("LXCRI_ZYGOTE_MISSING", None) == "1"
     s: Settings | None = None
     started = time.perf_counter()
     command = ""
@@ -325,19 +253,20 @@ def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None =
             args = parse(argv, GLOBAL_FLAGS, COMMANDS)
         else:
             s, args = loaded
-        apply_globals(args, s)
+        g = options.Globals(args)
+        apply_globals(g, s)
         log.setup(s.log, s.log_format, s.debug)
-        if args.version:
+        if g.version:
             sys.stdout.write(version())
             return 0
-        if args.help:
+        if g.help:
             sys.stdout.write(command_usage(COMMANDS[args.command]) if args.command else usage(GLOBAL_FLAGS, COMMANDS))
             return 0
         if not args.command:
             raise UsageError("no command given; see lxcri --help")
         log.debug("command", argv=" ".join(argv))
         command = args.command
-        code = RUN[args.command](args, s)
+        code = RUN[args.command](args, s, spawner)
         return code
     except LxcriError as e:
         _report(e, argv, s)
@@ -356,10 +285,6 @@ def main(argv: list[str] | None = None, loaded: tuple[Settings, Parsed] | None =
             from lxcri import calllog
 
             calllog.record(s.call_log, command, code, time.perf_counter() - started)
-        if missing and s is not None and s.warm_server:
-            from lxcri import zygote
-
-            zygote.spawn()
 
 
 def _report(e: LxcriError, argv: list[str], s: Settings | None) -> None:
@@ -370,9 +295,13 @@ def _report(e: LxcriError, argv: list[str], s: Settings | None) -> None:
                 log.setup(argv[i + 1], "json" if "json" in argv else "text", False)
             elif a.startswith("--log="):
                 log.setup(a[6:], "json" if "json" in argv else "text", False)
-    log.error(str(e))
+    extra: dict[str, object] = {}
+    if s is not None and s.debug:  # the log line stays as it was unless debugging
+        if e.field:
+            extra["field"] = e.field
+        if e.cid:
+            extra["id"] = e.cid
+        if e.cause is not None:
+            extra["cause"] = repr(e.cause)  # what the message put in the user's terms, as it was
+    log.error(str(e), **extra)
     print(f"lxcri: {e}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

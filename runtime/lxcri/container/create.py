@@ -23,15 +23,15 @@ the container's pid 1). --pid-file and state.pid both name the init; the caller
 reaps it with its real status. No lxcri process stays per container. What the
 monitor would have done afterwards is lxcri's: signals go straight to the init,
 delete removes the cgroups, the mounts die with the container's mount namespace.
+
+This module is the transaction (Creation: each step recorded, so that abort() undoes
+all of it); what the container is made of is translate.py's, the talking to helpers
+helper.py's.
 """
 
 from __future__ import annotations
 
-import _socket as socket
-import fcntl
 import os
-import struct
-import sys
 import time
 
 from lxcri import jsonlite, lxcconf, proc
@@ -39,27 +39,27 @@ from lxcri.cgroups import Cgroup, host_version, levels
 from lxcri.cgroups import fs as cgroup_fs
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies
+from lxcri.container import helper, mountclone, teardown
 from lxcri.container import hooks as oci_hooks
-from lxcri.container import mountclone, nspaths, teardown
-from lxcri.container.rundir import Record, RunDir, check_id
-from lxcri.container.status import oci_state
+from lxcri.container.rundir import Record, RunDir
+from lxcri.container.status import CREATED, CREATING, oci_state
+from lxcri.container.translate import hook_command, init_spec, translate
 from lxcri.errors import LxcriError, NotFoundError, SpecError, StateError, TranslateError
-from lxcri.libexec.protocol import Hook, InitSpec, encode
-from lxcri.lxcconf import base, cgroups, mounts, namespaces
-from lxcri.lxcconf import process as lxcprocess
-from lxcri.oci import capabilities, seccomp
+from lxcri.ids import check_id
+from lxcri.libexec import protocol
+from lxcri.lxcconf import cgroups, namespaces
+from lxcri.oci import seccomp
+from lxcri.oci import spec as oci_spec
 from lxcri.oci.devices import check_devices
-from lxcri.oci.spec import Bundle, check_lsm, check_text, load_bundle, personality
+from lxcri.oci.spec import check_lsm, load_bundle
 from lxcri.settings import Settings
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
 
 
 class CreateOptions:
+    """create's own flags (run's too), typed: what the CLI parsed, in the runtime's terms."""
+
+    __slots__ = ("bundle", "console_socket", "no_new_keyring", "no_pivot", "pid_file", "preserve_fds")
+
     def __init__(self, bundle: str, pid_file: str = "", console_socket: str = "", preserve_fds: int = 0,
                  no_pivot: bool = False, no_new_keyring: bool = False) -> None:
         self.bundle = bundle
@@ -75,312 +75,13 @@ def _now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
-def _kind_of_host(path: str) -> str | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    import stat
-
-    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
-
-
-def _kind_in_container(rootfs: str) -> mounts.KindOf:
-    """What a container path is, for masks: /proc and /sys are the kernel's, the rest the rootfs's."""
-
-    def kind(path: str) -> str | None:
-        if path == "/proc" or path.startswith(("/proc/", "/sys/")) or path == "/sys":
-            return _kind_of_host(path)
-        try:
-            st = os.lstat(os.path.join(rootfs, path.lstrip("/")))
-        except OSError:
-            return None
-        import stat
-
-        if stat.S_ISLNK(st.st_mode):
-            return None  # never follow a rootfs symlink from the host
-        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
-            return "fifo"  # liblxc would block opening it: the init helper masks these
-        return "dir" if stat.S_ISDIR(st.st_mode) else "file"
-
-    return kind
-
-
-def _lxcfs_mounts(path: str) -> lxcconf.Items:
-    """lxcfs's binds, after a look at what is mounted at path and which views it serves."""
-    from lxcri.lxcconf import lxcfs
-
-    try:
-        with open("/proc/self/mountinfo") as f:
-            mountinfo = f.read()
-    except OSError:
-        mountinfo = ""
-    present = {rel for rel in lxcfs.FILES if os.path.isfile(os.path.join(path, rel))}
-    return lxcfs.mounts(path, mountinfo, present)
-
-
-def translate(bundle: Bundle, ctx: lxcconf.Context, systemd: bool, lxcfs_default: bool = False,
-              lxcfs_path: str = "/var/lib/lxcfs") -> lxcconf.Items:
-    from lxcri.lxcconf import lxcfs
-
-    cfg = bundle.config
-    kind_of = _kind_in_container(bundle.rootfs)
-    items: lxcconf.Items = []
-    items += base.base(cfg, ctx)
-    items += namespaces.namespaces(cfg, ctx)
-    nspaths.check(cfg)
-    items += cgroups.placement(ctx)
-    items += cgroups.devices(cfg, ctx)
-    items += cgroups.resources(cfg, ctx)
-    items += lxcprocess.process(cfg)
-    items += mounts.mounts(cfg, ctx, _kind_of_host)
-    if lxcfs.wanted(cfg, lxcfs_default):
-        items += _lxcfs_mounts(lxcfs_path)  # over the config's /proc and /sys, so after them
-    items += mounts.masked_paths(cfg, kind_of)
-    items += base.init_mount(ctx)
-    items += mounts.devpts_guard(cfg)
-    items += base.hooks(cfg, ctx)
-    return items
-
-
-def init_spec(cfg: dict[str, Any], preserve_fds: int) -> InitSpec:
-    """What the init helper is told; its `state` (for startContainer hooks) is set once the init is known."""
-    p = cfg["process"]
-    user = p.get("user") or {}
-    hooks = [Hook(path=h["path"], args=h.get("args") or [h["path"]], env=h.get("env") or [],
-                  timeout=h.get("timeout") or 0)
-             for h in (cfg.get("hooks") or {}).get("startContainer", [])]
-    return InitSpec(
-        args=p["args"], env=p.get("env") or [], terminal=bool(p.get("terminal")),
-        umask=user.get("umask"), preserve_fds=preserve_fds,
-        uid=user.get("uid", 0), gid=user.get("gid", 0), gids=list(user.get("additionalGids") or []),
-        caps=capabilities.masks(p.get("capabilities")), hooks=hooks,
-        no_new_privs=bool(p.get("noNewPrivileges")), cwd=p.get("cwd") or "/",
-        seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),
-        domainname=check_text(cfg.get("domainname") or "", "domainname"), personality=personality(p),
-        readonly_root=bool((cfg.get("root") or {}).get("readonly")), readonly_paths=mounts.readonly_paths(cfg),
-        masked_paths=mounts.masked_path_list(cfg), mount_attrs=mounts.recursive_attrs(cfg),
-        propagation=mounts.propagation(cfg), hostname=check_text(cfg.get("hostname") or "", "hostname"),
-    )
-
-
-def _hook_command(root: str) -> str:
-    """What liblxc runs at its hook points: this very lxcri, `--root ROOT hook`.
-
-    liblxc appends `ID lxc TYPE` and splits the command on spaces without any
-    quoting, so neither path may contain whitespace.
-    """
-    me = os.path.realpath(sys.argv[0])
-    if not os.access(me, os.X_OK):
-        raise LxcriError(f"cannot find lxcri's own executable ({sys.argv[0]}) to run OCI hooks")
-    for part in (me, root):
-        if any(c.isspace() for c in part):
-            raise LxcriError(f"{part!r} contains whitespace: liblxc cannot run hooks from there")
-    return f"{me} --root {root} hook"
-
-
-def high_fd(fd: int, lowest: int) -> int:
-    """A copy of fd at lowest or above, so it cannot clash with --preserve-fds."""
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
-    os.close(fd)
-    return new
-
-
-def forward_console(path: str, master: int, size: dict[str, Any] | None) -> None:
-    """The pty master the helper made in the container, to the caller's console socket."""
-    try:
-        if size:
-            import termios
-
-            fcntl.ioctl(master, termios.TIOCSWINSZ,
-                        struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
-        send_console(path, master)
-    finally:
-        os.close(master)
-
-
-def await_reply(sock: socket.socket, console_socket: str, size: dict[str, Any] | None,
-                on_listener_fd: Callable[[int, int], None] | None = None,
-                on_master: Callable[[int], None] | None = None) -> tuple[bytes, int]:
-    """The helper's answer to the spec ('R' or 'E...'), forwarding on the way a pty master ('T':
-    to the console socket, or to `on_master`, which then owns it) and a seccomp listener fd ('N',
-    given to `on_listener_fd` with the sender's pid)."""
-    while True:
-        fds: list[int] = []
-        reply, pid = recv_frame(sock, fds)
-        if reply not in (b"T", b"N"):
-            for fd in fds:
-                os.close(fd)
-            return reply, pid
-        if len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            raise LxcriError("the container's init sent a frame without its fd")
-        if reply == b"T" and on_master is not None:
-            on_master(fds[0])
-            continue
-        if reply == b"T":
-            forward_console(console_socket, fds[0], size)  # closes it
-            continue
-        try:
-            if on_listener_fd is None:
-                raise LxcriError("the container's init sent a seccomp listener fd nobody asked for")
-            on_listener_fd(fds[0], pid)
-        finally:
-            os.close(fds[0])
-
-
-def send_console(path: str, master: int) -> None:
-    """Hand the pty master to the caller, as runc does: SCM_RIGHTS over a unix socket."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
-    s.settimeout(10)
-    try:
-        s.connect(path)
-        s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", master))])
-    except OSError as e:
-        raise LxcriError(f"console socket {path}: {e.strerror or e}") from None
-    finally:
-        s.close()
-
-
-def recv_frame(sock: socket.socket, fds: list[int] | None = None) -> tuple[bytes, int]:
-    """One length-prefixed message from the helper, with the sender's pid (SO_PASSCRED);
-    fds passed with it (SCM_RIGHTS) are appended to `fds`, or closed."""
-    pid = 0
-    head = b""
-    while len(head) < 4:
-        data, anc, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(12) + socket.CMSG_SPACE(16))
-        for level, kind, payload in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = struct.unpack("iII", payload[:12])[0]
-            elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                got = list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
-                if fds is None:
-                    for fd in got:
-                        os.close(fd)
-                else:
-                    fds.extend(got)
-        if not data:
-            raise EOFError
-        head += data
-    (n,) = struct.unpack("<I", head)
-    body = b""
-    while len(body) < n:
-        chunk = sock.recv(n - len(body))
-        if not chunk:
-            raise EOFError
-        body += chunk
-    return body, pid
-
-
-def liblxc_error(rd: RunDir) -> str:
-    """The first error liblxc logged: usually the cause; the rest is the cascade."""
-    try:
-        with open(rd.file("lxc.log"), errors="replace") as f:
-            lines = [ln.strip() for ln in f if " ERROR " in ln]
-    except OSError:
-        return ""
-    if not lines:
-        return ""
-    first = lines[0]
-    # "lxc ID TIMESTAMP ERROR module - file:func:line - message"
-    return first.split(" - ", 2)[-1]
-
-
-def spawn(path: str, args: list[str], keep: tuple[int, ...]) -> int:
-    """posix_spawn a helper in a new session with our stdio and exactly the fds in `keep`.
-
-    Every other fd this process holds is made close-on-exec first, so nothing the
-    caller leaked to us reaches the helper, and from there the container.
-    """
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass
-    for fd in keep:
-        os.set_inheritable(fd, True)
-    warm = sys.modules.get("lxcri.zygote")
-    if warm is not None and warm.CLIENT is not None:
-        # a warm worker: the caller's client starts it, so that it descends from the caller
-        pid: int = warm.spawn_in_client(path, args, keep)
-        return pid
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    return os.posix_spawn(path, [path, *args], env, setsid=True)
-
-
-def reap_helper(pid: int, timeout: float) -> None:
-    """Wait for a helper we started to die, at most timeout seconds: reaped if it is our child,
-    else (a warm worker's helpers are the client's children, and the client reaps them) until
-    it is a zombie, by which time its children have been re-parented."""
-    end = time.monotonic() + timeout
-    delay = 0.0001  # a SIGKILLed helper is gone within a fraction of a millisecond
-    while True:
-        try:
-            got, _ = os.waitpid(pid, os.WNOHANG)
-            if got == pid:
-                return
-        except ChildProcessError:
-            if not proc.alive(pid, 0):
-                return
-        if time.monotonic() > end:
-            return
-        time.sleep(delay)
-        delay = min(delay * 2, 0.002)
-
-
-def check_outputs(opts: CreateOptions) -> None:
-    """--pid-file and --console-socket, checked before anything is made: a clear error naming
-    the flag, not a failure once the container exists."""
-    import stat
-
-    if opts.pid_file:
-        path = os.path.abspath(opts.pid_file)
-        parent = os.path.dirname(path)
-        try:
-            st = os.stat(parent)
-        except OSError as e:
-            raise LxcriError(f"--pid-file {opts.pid_file}: directory {parent}: {e.strerror}") from None
-        if not stat.S_ISDIR(st.st_mode):
-            raise LxcriError(f"--pid-file {opts.pid_file}: {parent} is not a directory")
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}") from None
-        else:
-            if stat.S_ISDIR(st.st_mode):
-                raise LxcriError(f"--pid-file {opts.pid_file}: is a directory")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise LxcriError(f"--pid-file {opts.pid_file}: directory {parent} is not writable")
-    if opts.console_socket:
-        try:
-            st = os.stat(opts.console_socket)
-        except OSError as e:
-            raise LxcriError(f"--console-socket {opts.console_socket}: {e.strerror}") from None
-        if not stat.S_ISSOCK(st.st_mode):
-            raise LxcriError(f"--console-socket {opts.console_socket}: not a unix socket")
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    try:
-        os.write(fd, str(pid).encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-
-
 class Creation:
     """One create, with everything it made, so a failure can undo all of it."""
 
-    def __init__(self, settings: Settings, cid: str, opts: CreateOptions) -> None:
+    def __init__(self, settings: Settings, cid: str, opts: CreateOptions,
+                 spawner: helper.Spawner = helper.DIRECT) -> None:
         self.settings = settings
+        self.spawner = spawner  # how the monitor is started, and the host's hooks are run
         self.cid = cid
         self.opts = opts
         self.rd: RunDir | None = None
@@ -411,6 +112,7 @@ class Creation:
         # OCI: process is needed by start, not by create; without it the container only exists
         bundle = load_bundle(opts.bundle, need_process=False)
         cfg = bundle.config
+        validated = jsonlite.dumps(cfg)  # kept for later commands (exec), before lxcri completes it below
         from lxcri.container.rootpath import resolve_mounts
         from lxcri.lxcconf import system
 
@@ -421,27 +123,29 @@ class Creation:
         no_process = "process" not in cfg
         if no_process:
             cfg["process"] = {"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}
-        hook_spec = oci_hooks.check(cfg.get("hooks") or {})
+        hook_spec = oci_hooks.check(oci_spec.hooks(cfg))
         # built (and so validated: user, caps, seccomp) before any work; the state comes later
         spec = init_spec(cfg, opts.preserve_fds)
         spec.new_pty = bool(opts.console_socket and spec.terminal)
-        size = cfg["process"].get("consoleSize") or {}
-        spec.console_size = (int(size.get("height") or 0), int(size.get("width") or 0))
+        spec.console_size = helper.console_size(cfg["process"].get("consoleSize"))
         spec.no_process = no_process
         spec.apparmor, spec.selinux = check_lsm(cfg)
-        if (cfg.get("linux") or {}).get("intelRdt"):
+        if oci_spec.linux(cfg).get("intelRdt"):
             # as runc on such a host: resource control asked for and not available is an error
             if not os.path.isdir("/sys/fs/resctrl/info"):
-                raise SpecError("config.json: linux.intelRdt: this host has no resctrl filesystem mounted")
-            raise SpecError("config.json: linux.intelRdt: Intel RDT is not applied by this lxcri version")
+                raise SpecError("config.json: linux.intelRdt: this host has no resctrl filesystem mounted",
+                                field="linux.intelRdt")
+            raise SpecError("config.json: linux.intelRdt: Intel RDT is not applied by this lxcri version",
+                            field="linux.intelRdt")
         if opts.preserve_fds < 0:
-            raise SpecError("--preserve-fds must not be negative")
+            raise SpecError("--preserve-fds must not be negative", field="--preserve-fds")
         for fd in range(3, 3 + opts.preserve_fds):
             try:
                 os.fstat(fd)
-            except OSError:
-                raise SpecError(f"--preserve-fds {opts.preserve_fds}: fd {fd} is not open") from None
-        check_outputs(opts)
+            except OSError as e:
+                raise SpecError(f"--preserve-fds {opts.preserve_fds}: fd {fd} is not open",
+                                field="--preserve-fds") from e
+        helper.check_outputs(opts.pid_file, opts.console_socket)
         version = host_version()
         cgroup_path = cgroups.cgroup_path(cfg, self.cid, s.systemd_cgroup)
         self.rd = rd = make_run_dir(s, self.cid)
@@ -455,30 +159,28 @@ class Creation:
                      cgroup_claims=leaves, cgroup_parents=parents)
         rd.save(rec)
         self.rec = rec
+        rd.save_spec(validated)
         # (after the claims are saved: what this makes is among them)
         cpuset = levels.prepare_cpuset(cgroup_path)
         self.first_level = levels.snapshot_first_level(cgroup_path)
 
         lowest = 3 + opts.preserve_fds
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         clones: list[int] = []
         if "user" not in namespaces.created_namespaces(cfg):
             # (a user namespace's root cannot take a clone made in the host's: liblxc's bind stays)
             spec.shared_binds, clones = mountclone.clone(cfg)
             self.fds += clones
-        child_fd = high_fd(child.detach(), lowest)
-        child.close()
+        parent, child_fd = helper.sync_socket(lowest)
         self.fds.append(child_fd)
         os.mkfifo(rd.file("exec.fifo"), 0o600)
         # read-write: the helper's read blocks until start writes, even with no writer open
-        fifo_fd = high_fd(os.open(rd.file("exec.fifo"), os.O_RDWR | os.O_CLOEXEC), lowest)
+        fifo_fd = helper.high_fd(os.open(rd.file("exec.fifo"), os.O_RDWR | os.O_CLOEXEC), lowest)
         self.fds.append(fifo_fd)
 
         ctx = lxcconf.Context(
             container_id=self.cid, runtime_dir=rd.path, rootfs=bundle.rootfs,
             init_path=s.helper("lxcri-init"),
-            hook_cmd=_hook_command(s.root),
+            hook_cmd=hook_command(s.root),
             sync_fd=child_fd, fifo_fd=fifo_fd, cgroup_path=self.cgroup_path, cgroup_version=version,
             debug=s.debug, controllers=cgroup_controllers(),
             hierarchies=[(os.path.basename(h.mountpoint), h.mountpoint) for h in hierarchies()],
@@ -492,9 +194,10 @@ class Creation:
 
         terminal = bool(bundle.process.get("terminal"))
         if terminal and not opts.console_socket:
-            raise SpecError("process.terminal is true but no --console-socket was given")
+            raise SpecError("process.terminal is true but no --console-socket was given", field="process.terminal")
 
-        pid = spawn(s.helper("lxcri-monitor"), [s.root, self.cid], keep=(*range(3, lowest), child_fd, fifo_fd))
+        pid = helper.spawn(self.spawner, s.helper("lxcri-monitor"), [s.root, self.cid],
+                           keep=(*range(3, lowest), child_fd, fifo_fd))
         self.monitor_pid = pid
         # recorded at once: if create dies from here on, delete --force can still stop the monitor
         rec.monitor_pid, rec.monitor_start = pid, proc.start_time(pid)
@@ -505,13 +208,13 @@ class Creation:
         parent.settimeout(s.create_timeout)
         try:
             while True:
-                msg, sender = recv_frame(parent)
-                if msg == b"M":  # the mount hook asks for prestart/createRuntime on the host
+                msg, sender = protocol.read_frame(parent)
+                if msg == protocol.HOST_HOOKS:  # the mount hook asks for prestart/createRuntime
                     parent.sendall(self._host_hooks(rec, hook_spec, sender))
                     continue
                 break
             init_pid = sender
-            if msg != b"H" or init_pid <= 0:
+            if msg != protocol.HELLO or init_pid <= 0:
                 raise LxcriError("container init did not identify itself")
             rec.init_pid = init_pid
             rec.init_start = proc.start_time(init_pid)
@@ -522,39 +225,39 @@ class Creation:
             rd.save(rec)
             levels.mark_made(rec.cgroup_parents)
             levels.restore_first_level(self.first_level)  # liblxc is done with the cgroups
-            spec.state = jsonlite.dumps(oci_state(rec, "created"))
-            parent.sendall(encode(spec))
+            spec.state = jsonlite.dumps(oci_state(rec, CREATED))
+            parent.sendall(protocol.encode(spec))
             if clones:
-                rights = struct.pack(f"{len(clones)}i", *clones)
-                parent.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+                protocol.send_clones(parent, clones)
                 for fd in clones:
                     os.close(fd)
                     self.fds.remove(fd)
-            reply, _ = await_reply(parent, opts.console_socket, bundle.process.get("consoleSize"),
-                                   lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, "creating")))
-        except EOFError:
-            raise LxcriError(self._start_failure()) from None
-        except TimeoutError:
-            raise LxcriError(f"container did not start within {s.create_timeout:.0f}s") from None
+            reply, _ = helper.await_reply(
+                parent, opts.console_socket, bundle.process.get("consoleSize"),
+                lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, CREATING)))
+        except EOFError as e:
+            raise LxcriError(self._start_failure()) from e
+        except TimeoutError as e:
+            raise LxcriError(f"container did not start within {s.create_timeout:.0f}s") from e
         finally:
             parent.close()
-        if reply[:1] == b"E":
+        if reply[:1] == protocol.ERROR:
             raise LxcriError(reply[1:].decode(errors="replace"))
-        if reply != b"R":
+        if reply != protocol.READY:
             raise LxcriError(f"unexpected answer from the container init: {reply[:40]!r}")
 
         # The monitor steps aside: the init has cleared liblxc's parent-death signal, so it
         # outlives the monitor and is re-parented to the caller's subreaper, which reaps it.
         proc.kill(self.monitor_pid, proc.SIGKILL)
-        reap_helper(self.monitor_pid, s.kill_timeout)
+        helper.reap_helper(self.monitor_pid, s.kill_timeout)
         self.monitor_pid = rec.monitor_pid = rec.monitor_start = 0
         self._remove_monitor_cgroup(rec)
         rd.save(rec)
         if opts.pid_file:
             try:
-                write_pid_file(opts.pid_file, init_pid)
+                helper.write_pid_file(opts.pid_file, init_pid)
             except OSError as e:
-                raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}") from None
+                raise LxcriError(f"--pid-file {opts.pid_file}: {e.strerror}", field="--pid-file") from e
             self.pid_file_written = True
         rec.ready = True
         rd.save(rec)
@@ -571,19 +274,17 @@ class Creation:
         rec.cgroup_claims = [d for d in rec.cgroup_claims
                              if d not in gone and not (teardown.is_cgroup(d, mon) and not os.path.isdir(d))]
 
-    def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, Any]]], runner: int) -> bytes:
+    def _host_hooks(self, rec: Record, hook_spec: dict[str, list[dict[str, object]]], runner: int) -> bytes:
         """Run prestart and createRuntime on the host; the answer frame for the mount hook."""
-        from lxcri.libexec.hook import parent_pid
-
-        state = oci_state(rec, "created")  # as crun, and as the runtime-tools suite expects
-        state["pid"] = parent_pid(runner)  # the runner is the container init's child
+        state = oci_state(rec, CREATED)  # as crun, and as the runtime-tools suite expects
+        state["pid"] = proc.parent_pid(runner)  # the runner is the container init's child
         try:
             for point in ("prestart", "createRuntime"):
-                oci_hooks.run(point, hook_spec.get(point, []), state)
+                oci_hooks.run(point, hook_spec.get(point, []), state, self.spawner)
         except LxcriError as e:
             self.hook_error = str(e)
-            return struct.pack("<I", 1 + len(str(e).encode())) + b"E" + str(e).encode()
-        return struct.pack("<I", 1) + b"K"
+            return protocol.frame(protocol.ERROR + str(e).encode())
+        return protocol.frame(protocol.HOOKS_DONE)
 
     def _write_lxc_config(self, items: lxcconf.Items) -> None:
         assert self.rd is not None
@@ -601,7 +302,7 @@ class Creation:
     def _start_failure(self) -> str:
         assert self.rd is not None
         if self.monitor_pid:
-            reap_helper(self.monitor_pid, 5.0)
+            helper.reap_helper(self.monitor_pid, 5.0)
         if self.hook_error:
             return self.hook_error
         for name in ("hook-error", "monitor-error"):  # an OCI hook's, or the monitor's before liblxc ran
@@ -610,14 +311,14 @@ class Creation:
                     return f.read().strip()
             except OSError:
                 pass
-        why = liblxc_error(self.rd)
+        why = helper.liblxc_error(self.rd)
         return f"container failed to start: {why}" if why else "container failed to start (liblxc gave no reason)"
 
     def abort(self) -> None:
         """Undo a failed create: no process, cgroup, mount or runtime dir may stay."""
         if self.monitor_pid:
             proc.kill(self.monitor_pid, proc.SIGKILL)
-            reap_helper(self.monitor_pid, self.settings.kill_timeout)
+            helper.reap_helper(self.monitor_pid, self.settings.kill_timeout)
             self.monitor_pid = 0
         levels.restore_first_level(self.first_level)
         if self.pid_file_written:
@@ -656,14 +357,14 @@ def make_run_dir(settings: Settings, cid: str) -> RunDir:
         if not rd.stateless:
             rec = rd.load()
             if rec.ready or proc.alive(rec.creator_pid, rec.creator_start):
-                raise StateError(f"container {cid} already exists")
+                raise StateError(f"container {cid} already exists", cid=cid)
             teardown.destroy(rd, rec, settings.kill_timeout)
         rd.remove()
     return RunDir.make(settings.root, cid)
 
 
-def create(settings: Settings, cid: str, opts: CreateOptions) -> Record:
-    c = Creation(settings, cid, opts)
+def create(settings: Settings, cid: str, opts: CreateOptions, spawner: helper.Spawner = helper.DIRECT) -> Record:
+    c = Creation(settings, cid, opts, spawner)
     rec = c.run()
     if c.rd is not None:
         c.rd.close()

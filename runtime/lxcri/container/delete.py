@@ -9,13 +9,18 @@ from __future__ import annotations
 from lxcri import log
 from lxcri.container import hooks
 from lxcri.container.rundir import RunDir
-from lxcri.container.status import oci_state, status
+from lxcri.container.status import CREATING, STOPPED, oci_state, status
 from lxcri.container.teardown import destroy
 from lxcri.errors import LxcriError, NotFoundError, StateError
 from lxcri.settings import Settings
 
+TYPE_CHECKING = False
 
-def delete(settings: Settings, cid: str, force: bool) -> None:
+if TYPE_CHECKING:
+    from lxcri.container.helper import Spawner
+
+
+def delete(settings: Settings, cid: str, force: bool, spawner: Spawner | None = None) -> None:
     try:
         rd = RunDir.open(settings.root, cid, incomplete=force)
     except NotFoundError:
@@ -28,15 +33,15 @@ def delete(settings: Settings, cid: str, force: bool) -> None:
             return
         rec = rd.load()
         st = status(rd, rec)
-        if st in ("running", "paused") and not force:
-            raise StateError(f"cannot delete container {cid} that is not stopped: {st}")
-        if st == "creating" and not force:
-            raise StateError(f"cannot delete container {cid}: it is still being created")
+        if st is CREATING and not force:
+            raise StateError(f"cannot delete container {cid}: it is still being created", cid=cid)
+        if not st.can_delete and not force:
+            raise StateError(f"cannot delete container {cid} that is not stopped: {st}", cid=cid)
         destroy(rd, rec, settings.kill_timeout)
         post = rec.hooks.get("poststop")
         if post:
             try:
-                hooks.run("poststop", post, oci_state(rec, "stopped"))
+                hooks.run("poststop", post, oci_state(rec, STOPPED), spawner)
             except LxcriError as e:
                 log.warning(str(e))  # OCI: poststop failures are logged, delete goes on
         rd.remove()

@@ -9,7 +9,7 @@ import time
 
 from lxcri import jsonlite
 from lxcri.container.rundir import Record, RunDir
-from lxcri.container.status import status
+from lxcri.container.status import STOPPED, Status, status
 from lxcri.errors import StateError
 
 TYPE_CHECKING = False
@@ -134,7 +134,7 @@ def oom_kills(rec: Record) -> int:
     return _kv(_read(mem, "memory.events")).get("oom_kill", 0)
 
 
-def _load(root: str, cid: str) -> tuple[Record, str]:
+def _load(root: str, cid: str) -> tuple[Record, Status]:
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
         return rec, status(rd, rec)
@@ -142,8 +142,8 @@ def _load(root: str, cid: str) -> tuple[Record, str]:
 
 def events(root: str, cid: str, one_shot: bool, interval: float) -> None:
     rec, st = _load(root, cid)
-    if st in ("stopped", "creating"):
-        raise StateError(f"container {cid}: container not running")
+    if not st.has_process:
+        raise StateError(f"container {cid}: container not running", cid=cid)
     if one_shot:
         print(jsonlite.dumps(stats(rec)))
         return
@@ -161,7 +161,7 @@ def events(root: str, cid: str, one_shot: bool, interval: float) -> None:
             rec, st = _load(root, cid)
         except Exception:
             return  # deleted
-        if st == "stopped":
+        if st is STOPPED:
             return
         time.sleep(min(0.2, interval))
         sys.stdout.flush()

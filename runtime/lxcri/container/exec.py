@@ -10,19 +10,20 @@ it from --pid-file; without, lxcri waits and exits with the process's status.
 
 from __future__ import annotations
 
-import _socket as socket
 import os
 
 from lxcri import proc
 from lxcri.cgroups import Cgroup
-from lxcri.container.create import await_reply, high_fd, reap_helper, spawn, write_pid_file
+from lxcri.container import helper
 from lxcri.container.rundir import RunDir
-from lxcri.container.status import oci_state, status
+from lxcri.container.status import PAUSED, oci_state, status
+from lxcri.container.translate import process_spec
 from lxcri.errors import LxcriError, SpecError, StateError
-from lxcri.libexec.protocol import InitSpec, encode
+from lxcri.libexec import protocol
 from lxcri.lxcconf.process import RLIMITS, UNLIMITED
 from lxcri.oci import capabilities, seccomp
-from lxcri.oci.spec import check_lsm, check_process, personality
+from lxcri.oci import spec as oci_spec
+from lxcri.oci.spec import check_lsm, check_process
 from lxcri.settings import Settings
 
 TYPE_CHECKING = False
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
 
 class ExecOptions:
+    """exec's flags, typed: what the CLI parsed, in the runtime's terms."""
+
+    __slots__ = ("additional_gids", "apparmor", "args", "caps", "console_socket", "cwd", "detach", "env",
+                 "no_new_privs", "pid_file", "preserve_fds", "process_file", "process_label", "tty", "user")
+
     def __init__(self, process_file: str = "", args: list[str] | None = None, pid_file: str = "",
                  detach: bool = False, tty: bool = False, console_socket: str = "", cwd: str = "",
                  env: list[str] | None = None, user: str = "", caps: list[str] | None = None,
@@ -53,17 +59,6 @@ class ExecOptions:
         self.no_new_privs = no_new_privs
 
 
-def _container_config(bundle: str) -> dict[str, Any]:
-    import json
-
-    try:
-        with open(os.path.join(bundle, "config.json")) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise SpecError(f"cannot read the container's config.json: {e}") from None
-    return cfg if isinstance(cfg, dict) else {}
-
-
 def _process(cfg: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
     """The process to run: --process FILE whole, or the container's own process with the flags applied."""
     import json
@@ -73,12 +68,12 @@ def _process(cfg: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
             with open(o.process_file) as f:
                 p = json.load(f)
         except (OSError, ValueError) as e:
-            raise SpecError(f"--process {o.process_file}: {e}") from None
+            raise SpecError(f"--process {o.process_file}: {e}", field="--process") from e
         check_process(p, "process")
         return p  # type: ignore[no-any-return]
     if not o.args:
-        raise SpecError("exec: give a command, or --process FILE")
-    base = cfg.get("process") or {}
+        raise SpecError("exec: give a command, or --process FILE", field="--process")
+    base = oci_spec.process(cfg)
     p = {k: v for k, v in base.items() if k not in ("args", "terminal", "consoleSize")}
     p["args"] = o.args
     p["terminal"] = o.tty
@@ -93,8 +88,8 @@ def _process(cfg: dict[str, Any], o: ExecOptions) -> dict[str, Any]:
         uid, _, gid = o.user.partition(":")
         try:
             p["user"] = {"uid": int(uid), "gid": int(gid or 0)}
-        except ValueError:
-            raise SpecError(f"--user {o.user!r}: use UID[:GID]") from None
+        except ValueError as e:
+            raise SpecError(f"--user {o.user!r}: use UID[:GID]", field="--user") from e
     if o.additional_gids:
         p.setdefault("user", {})["additionalGids"] = [int(g) for g in o.additional_gids]
     if o.caps:
@@ -123,41 +118,29 @@ def _rlimits(p: dict[str, Any]) -> list[tuple[int, int, int]]:
     for rl in p.get("rlimits") or []:
         name = rl.get("type")
         if name not in RLIMITS:
-            raise SpecError(f"process.rlimits: unknown type {name!r}")
+            raise SpecError(f"process.rlimits: unknown type {name!r}", field="process.rlimits")
         out.append((getattr(resource, name), int(rl.get("soft", UNLIMITED)), int(rl.get("hard", UNLIMITED))))
     return out
 
 
-def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
+def execute(settings: Settings, cid: str, o: ExecOptions, spawner: helper.Spawner = helper.DIRECT) -> int:
     with RunDir.open(settings.root, cid) as rd:
         rec = rd.load()
         st = status(rd, rec)
-        if st == "paused":
-            raise StateError(f"cannot exec in container {cid}: it is paused")
-        if st not in ("running", "created"):
-            raise StateError(f"cannot exec in container {cid}: container not running")
-        cfg = _container_config(rec.bundle)
+        if st is PAUSED:
+            raise StateError(f"cannot exec in container {cid}: it is paused", cid=cid)
+        if not st.can_exec:
+            raise StateError(f"cannot exec in container {cid}: container not running", cid=cid)
+        cfg = rd.load_spec(rec)
         p = _process(cfg, o)
-        spec_state = "{}"
         lowest = 3 + o.preserve_fds
-        user = p.get("user") or {}
-        spec = InitSpec(
-            args=p["args"], env=p.get("env") or [], terminal=bool(p.get("terminal")), umask=user.get("umask"),
-            preserve_fds=o.preserve_fds, uid=user.get("uid", 0), gid=user.get("gid", 0),
-            gids=list(user.get("additionalGids") or []), caps=capabilities.masks(p.get("capabilities")),
-            state=spec_state, target_pid=rec.init_pid, detach=o.detach,
-            no_new_privs=bool(p.get("noNewPrivileges")), cwd=p.get("cwd") or "/", rlimits=_rlimits(p),
-            seccomp=seccomp.encode((cfg.get("linux") or {}).get("seccomp")),  # the container's own filter
-            personality=personality(p),
-        )
+        spec = process_spec(p, cfg, o.preserve_fds)  # the container's own seccomp filter included
+        spec.target_pid, spec.detach, spec.rlimits = rec.init_pid, o.detach, _rlimits(p)
         spec.apparmor, spec.selinux = _labels(p, o)
         fds: list[int] = []
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        parent.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        child_fd = high_fd(child.detach(), lowest)
-        child.close()
+        parent, child_fd = helper.sync_socket(lowest)
         fds.append(child_fd)
-        helper = 0
+        pid = 0
         try:
             # with a console socket, the helper opens a pty in the container's devpts (see create.py);
             # in the foreground without one, too, and we proxy it to our stdio (ttyproxy.py)
@@ -165,32 +148,33 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
             spec.new_pty = bool(p.get("terminal") and o.console_socket) or proxied
             masters: list[int] = []
             spec.console_size = _console_size(p, proxied)
-            helper = spawn(settings.helper("lxcri-init"), ["exec", str(child_fd)],
-                           keep=(*range(3, lowest), child_fd))
+            pid = helper.spawn(spawner, settings.helper("lxcri-init"), ["exec", str(child_fd)],
+                               keep=(*range(3, lowest), child_fd))
             os.close(child_fd)
             fds.remove(child_fd)
-            Cgroup(rec.cgroup_dirs).enter(helper)
-            parent.sendall(encode(spec))
+            Cgroup(rec.cgroup_dirs).enter(pid)
+            parent.sendall(protocol.encode(spec))
             parent.settimeout(settings.create_timeout)
             try:
-                reply, pid = await_reply(parent, o.console_socket, p.get("consoleSize"),
-                                         lambda fd, pid: seccomp.send_to_listener(cfg, fd, pid, oci_state(rec, st)),
-                                         on_master=masters.append if proxied else None)
-            except EOFError:
-                raise LxcriError(f"exec in container {cid} failed: the helper died") from None
-            if reply[:1] == b"E":
-                raise LxcriError(reply[1:].decode(errors="replace"))
-            if reply != b"R" or pid <= 0 or len(masters) != int(proxied):
-                raise LxcriError(f"exec in container {cid}: unexpected answer {reply[:20]!r}")
+                reply, started = helper.await_reply(
+                    parent, o.console_socket, p.get("consoleSize"),
+                    lambda fd, sender: seccomp.send_to_listener(cfg, fd, sender, oci_state(rec, st)),
+                    on_master=masters.append if proxied else None)
+            except EOFError as e:
+                raise LxcriError(f"exec in container {cid} failed: the helper died", cid=cid) from e
+            if reply[:1] == protocol.ERROR:
+                raise LxcriError(reply[1:].decode(errors="replace"), cid=cid)
+            if reply != protocol.READY or started <= 0 or len(masters) != int(proxied):
+                raise LxcriError(f"exec in container {cid}: unexpected answer {reply[:20]!r}", cid=cid)
             if o.pid_file:
-                write_pid_file(o.pid_file, pid)
+                helper.write_pid_file(o.pid_file, started)
         except BaseException:
             for fd in masters:
                 os.close(fd)
-            if helper:
-                proc.kill(helper, proc.SIGKILL)
+            if pid:
+                proc.kill(pid, proc.SIGKILL)
                 try:
-                    os.waitpid(helper, 0)
+                    os.waitpid(pid, 0)
                 except ChildProcessError:
                     pass
             raise
@@ -204,13 +188,15 @@ def execute(settings: Settings, cid: str, o: ExecOptions) -> int:
     # the lock is released: a long exec must not block state or delete
     if o.detach:
         # the helper exits once its child runs; the child is then the caller's subreaper's
-        reap_helper(helper, settings.kill_timeout)
+        helper.reap_helper(pid, settings.kill_timeout)
         return 0
     if proxied:
         from lxcri.container.ttyproxy import proxy
 
-        return _exit_code(proxy(masters[0], helper))
-    return _wait_forwarding(helper)
+        return helper.exit_code(proxy(masters[0], pid))
+    # the helper is our child: what the caller is sent goes on to the process
+    return helper.exit_code(helper.wait_forwarding(pid, lambda sig: proc.kill(pid, sig),
+                                                   (*helper.FORWARDED, "SIGWINCH")))
 
 
 def _console_size(p: dict[str, Any], proxied: bool) -> tuple[int, int]:
@@ -226,29 +212,4 @@ def _console_size(p: dict[str, Any], proxied: bool) -> tuple[int, int]:
                 return rows, cols
         except OSError:
             pass
-    size = p.get("consoleSize") or {}
-    return int(size.get("height") or 0), int(size.get("width") or 0)
-
-
-def _exit_code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
-
-
-def _wait_forwarding(helper: int) -> int:
-    import signal
-
-    def forward(sig: int, _frame: object) -> None:
-        proc.kill(helper, sig)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                signal.SIGWINCH):
-        signal.signal(sig, forward)
-    while True:
-        try:
-            _, status = os.waitpid(helper, 0)
-            break
-        except InterruptedError:
-            continue
-    return _exit_code(status)
-
+    return helper.console_size(p.get("consoleSize"))

@@ -9,6 +9,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lxcri.container.helper import Spawner
+
 POINTS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
@@ -37,15 +39,15 @@ def check(hooks: object) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def run(point: str, hooks: list[dict[str, Any]], state: dict[str, Any]) -> None:
+def run(point: str, hooks: list[dict[str, Any]], state: dict[str, Any], spawner: Spawner | None = None) -> None:
+    """Run one point's hooks in order; the first failure is the error. `spawner`: the call's,
+    which puts a warm worker where a direct call would run hooks (the caller's cgroups)."""
     import subprocess  # only when there are hooks: start and delete stay light
-    import sys
 
     from lxcri import jsonlite
 
-    warm = sys.modules.get("lxcri.zygote")
-    if hooks and warm is not None:
-        warm.join_callers_cgroups()  # hooks run in the caller's cgroups, as under a direct call
+    if hooks and spawner is not None:
+        spawner.before_hooks()
 
     data = jsonlite.dumps(state).encode()
     for i, h in enumerate(hooks):
@@ -55,10 +57,10 @@ def run(point: str, hooks: list[dict[str, Any]], state: dict[str, Any]) -> None:
         try:
             r = subprocess.run(args, executable=path, input=data, env=env, capture_output=True,
                                timeout=h.get("timeout"), cwd="/", check=False)
-        except subprocess.TimeoutExpired:
-            raise LxcriError(f"{point} hook {i} ({path}) timed out after {h.get('timeout')}s") from None
+        except subprocess.TimeoutExpired as e:
+            raise LxcriError(f"{point} hook {i} ({path}) timed out after {h.get('timeout')}s") from e
         except OSError as e:
-            raise LxcriError(f"{point} hook {i} ({path}): {e.strerror}") from None
+            raise LxcriError(f"{point} hook {i} ({path}): {e.strerror}") from e
         if r.returncode != 0:
             detail = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
             why = f": {detail[-1]}" if detail else ""

@@ -31,7 +31,7 @@ def kill(root: str, cid: str, sig_name: str, all_: bool) -> None:
             signal_all(rec, sig)
             return
         st = status(rd, rec)
-        if st in ("stopped", "creating"):
-            raise StateError(f"cannot kill container {cid}: container not running")
+        if not st.has_process:
+            raise StateError(f"cannot kill container {cid}: container not running", cid=cid)
         if not proc.alive(rec.init_pid, rec.init_start) or not proc.kill(rec.init_pid, sig):
-            raise StateError(f"cannot kill container {cid}: no such process")
+            raise StateError(f"cannot kill container {cid}: no such process", cid=cid)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from lxcri.container.rundir import RunDir, valid_id
+from lxcri.container.rundir import RunDir
 from lxcri.container.status import oci_state, status
 from lxcri.errors import NotFoundError
+from lxcri.ids import valid_id
 
 TYPE_CHECKING = False
 

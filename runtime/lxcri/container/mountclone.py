@@ -15,18 +15,13 @@ import os
 from lxcri.errors import SpecError
 from lxcri.lxcconf import mounts
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 SYS_OPEN_TREE = 428  # the same number on every architecture (added in 5.2)
 OPEN_TREE_CLONE = 1
 AT_RECURSIVE = 0x8000
 AT_FDCWD = -100
 
 
-def clone(config: dict[str, Any]) -> tuple[list[tuple[str, int]], list[int]]:
+def clone(config: dict[str, object]) -> tuple[list[tuple[str, int]], list[int]]:
     """(destination, flags) for the helper and the clones' fds, in the same order."""
     binds = mounts.shared_binds(config)
     if not binds:

@@ -11,11 +11,7 @@ from __future__ import annotations
 import os
 
 from lxcri.errors import TranslateError
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
+from lxcri.oci import spec as oci_spec
 
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 CLONE_FLAGS = {
@@ -24,8 +20,8 @@ CLONE_FLAGS = {
 }
 
 
-def check(config: dict[str, Any]) -> None:
-    for i, ns in enumerate((config.get("linux") or {}).get("namespaces") or []):
+def check(config: dict[str, object]) -> None:
+    for i, ns in enumerate(oci_spec.linux(config).get("namespaces") or []):
         if not isinstance(ns, dict) or not ns.get("path") or ns.get("type") not in CLONE_FLAGS:
             continue  # created, or refused with its own message by the translation
         path, kind = ns["path"], ns["type"]
@@ -35,13 +31,13 @@ def check(config: dict[str, Any]) -> None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError as e:
-            raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from None
+            raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from e
         try:
             import fcntl
 
             got = fcntl.ioctl(fd, NS_GET_NSTYPE)
-        except OSError:
-            raise TranslateError(f"config.json: {field} {path} is not a namespace") from None
+        except OSError as e:
+            raise TranslateError(f"config.json: {field} {path} is not a namespace") from e
         finally:
             os.close(fd)
         if kind == "mount":

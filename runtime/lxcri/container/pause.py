@@ -12,8 +12,8 @@ def set_paused(root: str, cid: str, paused: bool) -> None:
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
         st = status(rd, rec)
-        if paused and st != "running":
-            raise StateError(f"cannot pause container {cid}: it is {st}, not running")
-        if not paused and st != "paused":
-            raise StateError(f"cannot resume container {cid}: it is {st}, not paused")
+        if paused and not st.can_pause:
+            raise StateError(f"cannot pause container {cid}: it is {st}, not running", cid=cid)
+        if not paused and not st.can_resume:
+            raise StateError(f"cannot resume container {cid}: it is {st}, not paused", cid=cid)
         Cgroup(rec.cgroup_dirs).freeze(paused)

@@ -6,6 +6,8 @@ Files in ROOT/ID:
   config      the liblxc config the monitor loads
   exec.fifo   present from create until start: its presence means "created"
   lxc.log     liblxc's own log, read back to explain a failed start
+  spec.json   the config.json as create validated it: what later commands (exec) read,
+              not the bundle's file, which may have changed since
 Every command takes an exclusive flock on the directory so that concurrent calls
 (CRI-O's state while the shim deletes) never see half a state.
 """
@@ -16,26 +18,13 @@ import fcntl
 import os
 
 from lxcri import jsonlite as json
-from lxcri.errors import NotFoundError, StateError, UsageError
+from lxcri.errors import NotFoundError, StateError
+from lxcri.ids import check_id
 
 TYPE_CHECKING = False  # typing costs start-up time; mypy still reads the block below
 
 if TYPE_CHECKING:
     from typing import Any
-
-# runc's rule, tightened: no slash, no leading dot, so no ID can name a path outside ROOT
-_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-.")
-
-
-def valid_id(cid: str) -> bool:
-    return 0 < len(cid) <= 1024 and not cid.startswith(".") and set(cid) <= _ID_CHARS
-
-
-def check_id(cid: str) -> str:
-    if not valid_id(cid):
-        raise UsageError(f"invalid container ID {cid!r}: use letters, digits and _+-. (not starting with a dot)")
-    return cid
-
 
 class Record:
     """What create recorded; never the status. (A plain class: dataclasses cost start-up time.)"""
@@ -74,6 +63,18 @@ class Record:
         # the levels above the container's cgroup that did not exist: removed (when empty) with it
         self.cgroup_parents = cgroup_parents or []
 
+    @classmethod
+    def from_dict(cls, data: object) -> Record:
+        """A record as any version saved it: keys this one does not know are ignored, keys it
+        misses take their defaults, so an upgrade never strands a container created before it."""
+        if not isinstance(data, dict):
+            raise ValueError("state.json: not an object")
+        code = cls.__init__.__code__
+        known = code.co_varnames[1:code.co_argcount]
+        kw: dict[str, Any] = {"id": "", "bundle": "", "rootfs": "", "created": "", "oci_version": ""}
+        kw.update((k, v) for k, v in data.items() if k in known)
+        return cls(**kw)
+
 
 class RunDir:
     """An open, locked runtime dir. Use as a context manager."""
@@ -94,13 +95,13 @@ class RunDir:
         os.makedirs(root, mode=0o711, exist_ok=True)
         try:
             os.mkdir(rd.path, 0o711)
-        except FileExistsError:
-            raise StateError(f"container {cid} already exists") from None
+        except FileExistsError as e:
+            raise StateError(f"container {cid} already exists", cid=cid) from e
         rd._lock()
         if os.fstat(rd.fd).st_nlink == 0:
             # a delete --force took it for a dead create's between our mkdir and our lock
             rd.close()
-            raise StateError(f"container {cid} was deleted while being created")
+            raise StateError(f"container {cid} was deleted while being created", cid=cid)
         return rd
 
     @classmethod
@@ -111,16 +112,16 @@ class RunDir:
         rd = cls(root, cid)
         try:
             rd._lock(wait)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFoundError(f"container {cid} does not exist") from None
-        except BlockingIOError:
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise NotFoundError(f"container {cid} does not exist", cid=cid) from e
+        except BlockingIOError as e:
             rd.close()
-            raise StateError(f"container {cid} already exists") from None
+            raise StateError(f"container {cid} already exists", cid=cid) from e
         # the container may have been deleted while we waited for the lock
         if os.fstat(rd.fd).st_nlink == 0 or (
                 not os.path.exists(os.path.join(rd.path, "state.json")) and not incomplete):
             rd.close()
-            raise NotFoundError(f"container {cid} does not exist")
+            raise NotFoundError(f"container {cid} does not exist", cid=cid)
         return rd
 
     @property
@@ -160,7 +161,22 @@ class RunDir:
 
     def load(self) -> Record:
         with open(self.file("state.json")) as f:
-            return Record(**json.loads(f.read()))
+            return Record.from_dict(json.loads(f.read()))
+
+    def save_spec(self, config_json: str) -> None:
+        self.write_atomic("spec.json", config_json.encode())
+
+    def load_spec(self, rec: Record) -> dict[str, Any]:
+        """The container's config as create validated it; for a container created before lxcri
+        kept it (no spec.json), the bundle's config.json, as that version read it."""
+        try:
+            with open(self.file("spec.json")) as f:
+                cfg = json.loads(f.read())
+        except FileNotFoundError:
+            from lxcri.oci.spec import read_config
+
+            cfg = read_config(rec.bundle)
+        return cfg if isinstance(cfg, dict) else {}
 
     def remove(self) -> None:
         """Remove the dir and everything in it (all files lxcri wrote; no mounts live here)."""

@@ -26,8 +26,8 @@ def size(text: str, flag: str) -> int:
     num, unit = t.rstrip("ktmg"), t[len(t.rstrip("ktmg")):]
     try:
         return int(float(num) * _UNITS[unit])
-    except (ValueError, KeyError):
-        raise SpecError(f"{flag}: {text!r} is not a size") from None
+    except (ValueError, KeyError) as e:
+        raise SpecError(f"{flag}: {text!r} is not a size") from e
 
 
 def from_flags(flags: dict[str, str]) -> dict[str, Any]:
@@ -37,8 +37,8 @@ def from_flags(flags: dict[str, str]) -> dict[str, Any]:
     def num(flag: str) -> int:
         try:
             return int(flags[flag])
-        except ValueError:
-            raise SpecError(f"--{flag}: {flags[flag]!r} is not a number") from None
+        except ValueError as e:
+            raise SpecError(f"--{flag}: {flags[flag]!r} is not a number") from e
 
     mem = {k: size(flags[f], "--" + f) for f, k in (("memory", "limit"), ("memory-swap", "swap"),
                                                     ("memory-reservation", "reservation"),
@@ -66,7 +66,7 @@ def read_resources(path: str) -> dict[str, Any]:
         data = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
         res = json.loads(data)
     except (OSError, ValueError) as e:
-        raise SpecError(f"--resources {path}: {e}") from None
+        raise SpecError(f"--resources {path}: {e}") from e
     if not isinstance(res, dict):
         raise SpecError(f"--resources {path}: expected a JSON object (OCI linux.resources)")
     return res
@@ -108,6 +108,6 @@ def update(root: str, cid: str, resources: dict[str, Any]) -> None:
     with RunDir.open(root, cid) as rd:
         rec = rd.load()
         st = status(rd, rec)
-        if st in ("stopped", "creating"):
-            raise StateError(f"cannot update container {cid}: container not running")
+        if not st.has_process:
+            raise StateError(f"cannot update container {cid}: container not running", cid=cid)
         apply(rec.cgroup_dirs, writes(resources, controllers()))

@@ -1,12 +1,88 @@
-"""What lxcri create tells the init helper (libexec/src/init.c) over the sync socket.
+"""The helper protocol: what lxcri says with its C helpers over a sync socket (a socketpair).
 
-Little-endian u32 fields and length-prefixed strings, so the C side needs no parser;
-the exact argv and env survive any bytes but NUL. See read_spec() in init.c.
+Three kinds of process are at the other end: the container's init (lxcri-init; in exec
+mode, the exec helper) and the runner of liblxc's mount hook (`lxcri hook`, which runs
+in the container's mount namespace). The C side is libexec/src/ (read_spec() and
+reply() in init.c); the tags and the framing here are the same bytes.
+
+Framing: a frame is a little-endian u32 length, then that many bytes, whose first is
+the tag. The sender's pid comes with the frame as SCM_CREDENTIALS (SO_PASSCRED on
+lxcri's end); a frame may carry one fd (SCM_RIGHTS). read_frame() is the one reader.
+
+  from the init or exec helper to lxcri
+    HELLO             the init is there (its pid: the credentials); create answers with the spec
+    READY             the process is ready (create: waits on the exec fifo; exec: runs)
+    ERROR + text      the helper failed; the text is the error the user sees
+    PTY + fd          the master of a pty made in the container's devpts
+    SECCOMP_LISTENER + fd   the listener of a seccomp filter with SCMP_ACT_NOTIFY
+  from the mount hook's runner to lxcri create, and back
+    HOST_HOOKS        run prestart and createRuntime on the host, please
+    HOOKS_DONE        they ran; ERROR + text: one failed
+  from lxcri to the init
+    the spec (encode(): its own magic, after the frame length)
+    CLONES            one unframed byte, the fds of the host's clones of shared binds with it
+
+Little-endian u32 fields and length-prefixed strings in the spec, so the C side needs no
+parser; the exact argv and env survive any bytes but NUL.
 """
 
 from __future__ import annotations
 
+import _socket as socket
+import os
 import struct
+
+HELLO = b"H"
+READY = b"R"
+ERROR = b"E"
+PTY = b"T"
+SECCOMP_LISTENER = b"N"
+HOST_HOOKS = b"M"
+HOOKS_DONE = b"K"
+CLONES = b"F"
+
+
+def frame(payload: bytes) -> bytes:
+    """One frame: the length, then the payload (tag first)."""
+    return struct.pack("<I", len(payload)) + payload
+
+
+def read_frame(sock: socket.socket, fds: list[int] | None = None) -> tuple[bytes, int]:
+    """One frame from a helper, with the sender's pid (0 unless SO_PASSCRED is on);
+    fds passed with it (SCM_RIGHTS) are appended to `fds`, or closed. EOFError when the
+    other end is gone before a whole frame came."""
+    pid = 0
+    head = b""
+    while len(head) < 4:
+        data, anc, _flags, _addr = sock.recvmsg(4 - len(head), socket.CMSG_SPACE(12) + socket.CMSG_SPACE(16))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", payload[:12])[0]
+            elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                got = list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
+                if fds is None:
+                    for fd in got:
+                        os.close(fd)
+                else:
+                    fds.extend(got)
+        if not data:
+            raise EOFError
+        head += data
+    (n,) = struct.unpack("<I", head)
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            raise EOFError
+        body += chunk
+    return body, pid
+
+
+def send_clones(sock: socket.socket, fds: list[int]) -> None:
+    """The CLONES byte with the fds of the host's clones, in the order of the spec's shared_binds."""
+    rights = struct.pack(f"{len(fds)}i", *fds)
+    sock.sendmsg([CLONES], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+
 
 MAGIC = 0x3153584C  # "LXS1"
 FLAG_TERMINAL = 1
@@ -123,4 +199,4 @@ def encode(spec: InitSpec) -> bytes:
         out.append(struct.pack("<III", attr_set, attr_clr, 1 if recursive else 0) + _s(dest))
     out.append(struct.pack("<II", *(min(max(int(v), 0), 0xFFFF) for v in spec.console_size)))
     body = b"".join(out)
-    return struct.pack("<I", len(body)) + body
+    return frame(body)

@@ -8,7 +8,7 @@ them. Keeping this free of side effects keeps it testable without root.
 from __future__ import annotations
 
 from lxcri.errors import TranslateError
-from lxcri.oci.spec import control_char
+from lxcri.text import control_char
 
 Items = list[tuple[str, str]]
 

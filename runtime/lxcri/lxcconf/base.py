@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from lxcri.lxcconf import INIT_IN_CONTAINER, Context, Items, escape_fstab
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
+from lxcri.oci import spec as oci_spec
 
 
-def base(config: dict[str, Any], ctx: Context) -> Items:
+def base(config: dict[str, object], ctx: Context) -> Items:
     items: Items = [
         ("lxc.rootfs.path", f"dir:{ctx.rootfs}"),
         # a mount point of our own (liblxc's compiled-in one may not exist on a node), which
@@ -41,7 +37,7 @@ def init_mount(ctx: Context) -> Items:
              f"{escape_fstab(ctx.init_path)} {INIT_IN_CONTAINER.lstrip('/')} none bind,ro,create=file 0 0")]
 
 
-def hooks(config: dict[str, Any], ctx: Context) -> Items:
+def hooks(config: dict[str, object], ctx: Context) -> Items:
     """Route the OCI hook points that need liblxc's timing to lxcri's hook runner.
 
     All three creation points hang off liblxc's mount hook, which runs once the
@@ -51,8 +47,8 @@ def hooks(config: dict[str, Any], ctx: Context) -> Items:
     the OCI order. (liblxc's start-host hook would come after the mounts, too late.)
     startContainer is run by the init helper, poststart by start, poststop by delete.
     """
-    h = config.get("hooks") or {}
-    devices = (config.get("linux") or {}).get("devices")
+    h = oci_spec.hooks(config)
+    devices = oci_spec.linux(config).get("devices")
     if h.get("prestart") or h.get("createRuntime") or h.get("createContainer") or devices:
         return [("lxc.hook.mount", f"{ctx.hook_cmd} --sync-fd {ctx.sync_fd}")]
     return []

@@ -9,9 +9,10 @@ from __future__ import annotations
 import posixpath
 
 from lxcri.cgroups.fs import monitor_cgroup
-from lxcri.container.rundir import check_id
 from lxcri.errors import TranslateError
+from lxcri.ids import check_id
 from lxcri.lxcconf import Context, Items
+from lxcri.oci import spec as oci_spec
 from lxcri.oci.spec import check_text
 
 TYPE_CHECKING = False
@@ -60,7 +61,7 @@ def systemd_path(spec: str) -> str:
 
 def cgroup_path(config: dict[str, Any], container_id: str, systemd: bool) -> str:
     """The absolute cgroup path of the container, the same in every hierarchy."""
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     raw = linux.get("cgroupsPath")
     if raw is None or raw == "":
         check_id(container_id)
@@ -79,12 +80,12 @@ def resources(config: dict[str, Any], ctx: Context) -> Items:
     from lxcri.cgroups.resources import writes
     from lxcri.errors import CgroupError
 
-    res = (config.get("linux") or {}).get("resources") or {}
+    res = oci_spec.linux(config).get("resources") or {}
     try:
         items = [(f"lxc.cgroup.{f}" if v == 1 else f"lxc.cgroup2.{f}", val)
                  for _, v, f, val in writes(res, ctx.controllers)]
     except CgroupError as e:
-        raise TranslateError(f"config.json: {e}") from None
+        raise TranslateError(f"config.json: {e}") from e
     # a v1 cpuset cgroup is empty when made below a parent with clone_children=0, and no task
     # can enter it: its parent's cpus and mems where the config gives none (liblxc writes
     # limits before the init enters), first, so that the config's own come after
@@ -138,7 +139,7 @@ def _device_rules(resources: dict[str, Any]) -> list[str]:
 
 def devices(config: dict[str, Any], ctx: Context) -> Items:
     """The device cgroup: the config's rules, then runc's defaults (which it always grants)."""
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     resources = linux.get("resources") or {}
     if not isinstance(resources, dict):
         raise TranslateError("config.json: linux.resources must be an object")

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Items, escape_fstab
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
+from lxcri.oci import spec as oci_spec
 
 ANNOTATION = "lxcri.linuxcontainers.org/lxcfs"
 
@@ -33,9 +29,9 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
 
-def wanted(config: dict[str, Any], node_default: bool) -> bool:
+def wanted(config: dict[str, object], node_default: bool) -> bool:
     """The annotation decides when present; otherwise the node's setting."""
-    raw = (config.get("annotations") or {}).get(ANNOTATION)
+    raw = oci_spec.section(config, "annotations").get(ANNOTATION)
     if raw is None:
         return node_default
     value = str(raw).strip().lower()

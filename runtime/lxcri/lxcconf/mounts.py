@@ -13,6 +13,7 @@ import posixpath
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items, escape_fstab
 from lxcri.lxcconf.namespaces import created_namespaces
+from lxcri.oci import spec as oci_spec
 from lxcri.oci.spec import check_text
 
 TYPE_CHECKING = False
@@ -125,7 +126,7 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
                 kept.append(idmap_option(m, config, field))
             items.append(_entry(source, dest, "none", [flag, *kept, create]))
         else:
-            label = (config.get("linux") or {}).get("mountLabel")
+            label = oci_spec.linux(config).get("mountLabel")
             if label and fstype in ("tmpfs", "mqueue", "devpts", "shm"):
                 # SELinux: the files of a fresh filesystem get the container's label (runc's set)
                 kept.append(f'context="{label}"')
@@ -146,7 +147,7 @@ def idmap_option(m: dict[str, Any], config: dict[str, Any], field: str) -> str:
     one equal to the container's is the same thing, another one liblxc cannot make here."""
     if "user" not in created_namespaces(config):
         raise TranslateError(f"config.json: {field}: an idmap mount needs a new user namespace")
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     for key in ("uidMappings", "gidMappings"):
         own = m.get(key)
         if own is not None and _norm_maps(own) != _norm_maps(linux.get(key)):
@@ -207,7 +208,7 @@ def propagation(config: dict[str, Any]) -> list[tuple[str, int]]:
     made rslave, as runc does: the container sees the host's mounts come and go, never
     the other way round.
     """
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     root = linux.get("rootfsPropagation") or "rslave"
     if not isinstance(root, str) or root not in PROPAGATION:
         raise TranslateError(f"config.json: linux.rootfsPropagation {root!r} is not one of "
@@ -247,7 +248,7 @@ def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
 
 
 def _linux_paths(config: dict[str, Any], key: str) -> list[str]:
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     return [container_path(p, f"linux.{key}[{i}]") for i, p in enumerate(linux.get(key) or [])]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Context, Items
+from lxcri.oci import spec as oci_spec
 from lxcri.oci.spec import check_text
 
 TYPE_CHECKING = False
@@ -35,7 +36,7 @@ NAMES = {
 
 def idmaps(config: dict[str, Any], new_userns: bool) -> Items:
     """uidMappings/gidMappings -> lxc.idmap; they belong with a new user namespace."""
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     items: Items = []
     for key, kind in (("uidMappings", "u"), ("gidMappings", "g")):
         maps = linux.get(key) or []
@@ -93,12 +94,12 @@ def time_offsets(linux: dict[str, Any], new_timens: bool) -> Items:
 
 def created_namespaces(config: dict[str, Any]) -> set[str]:
     """The OCI types of the namespaces the container gets new (listed without a path)."""
-    return {str(ns.get("type")) for ns in (config.get("linux") or {}).get("namespaces") or []
+    return {str(ns.get("type")) for ns in oci_spec.linux(config).get("namespaces") or []
             if isinstance(ns, dict) and not ns.get("path")}
 
 
 def namespaces(config: dict[str, Any], ctx: Context) -> Items:
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     spec = linux.get("namespaces") or []
     if not isinstance(spec, list):
         raise TranslateError("config.json: linux.namespaces must be a list")

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from lxcri.errors import TranslateError
 from lxcri.lxcconf import Items
+from lxcri.oci import spec as oci_spec
 from lxcri.oci.spec import check_text
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
 
 RLIMITS = {
     "RLIMIT_AS": "as", "RLIMIT_CORE": "core", "RLIMIT_CPU": "cpu", "RLIMIT_DATA": "data",
@@ -32,8 +28,8 @@ def _limit(v: object, field: str) -> str:
     return "unlimited" if v == UNLIMITED else str(v)
 
 
-def process(config: dict[str, Any]) -> Items:
-    proc = config.get("process") or {}
+def process(config: dict[str, object]) -> Items:
+    proc = oci_spec.process(config)
     # liblxc would chdir to the cwd with its own fds open (cgroup dirs, the runtime dir), and
     # process.cwd may say /proc/self/fd/N: a host directory. The init helper enters the cwd
     # once only the container's fds are left, and checks it is inside the root (init.c).
@@ -57,7 +53,7 @@ def process(config: dict[str, Any]) -> Items:
         if not isinstance(adj, int) or isinstance(adj, bool) or not -1000 <= adj <= 1000:
             raise TranslateError("config.json: process.oomScoreAdj must be an integer in [-1000, 1000]")
         items.append(("lxc.proc.oom_score_adj", str(adj)))
-    linux = config.get("linux") or {}
+    linux = oci_spec.linux(config)
     sysctl = linux.get("sysctl") or {}
     if not isinstance(sysctl, dict):
         raise TranslateError("config.json: linux.sysctl must be an object")

@@ -68,7 +68,7 @@ def _below(dest: object, top: str) -> bool:
     return d == top or d.startswith(top + "/")
 
 
-def apply(config: dict[str, Any]) -> None:
+def apply(config: dict[str, object]) -> None:
     """Rewrite config in place for a system container (see the module docstring)."""
     linux = config.setdefault("linux", {})
     if not isinstance(linux, dict):

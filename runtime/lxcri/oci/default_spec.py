@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from lxcri import OCI_VERSION
 
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
-
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
-def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict[str, Any]:
+def default_spec(args: list[str] | None = None, terminal: bool = True) -> dict[str, object]:
     return {
         "ociVersion": OCI_VERSION,
         "process": {

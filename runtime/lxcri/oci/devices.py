@@ -12,6 +12,7 @@ import posixpath
 import stat
 
 from lxcri.errors import LxcriError, SpecError
+from lxcri.oci import spec as oci_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ DEFAULTS = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"
 
 
 def check_devices(config: dict[str, Any]) -> list[dict[str, Any]]:
-    devs = (config.get("linux") or {}).get("devices") or []
+    devs = oci_spec.linux(config).get("devices") or []
     if not isinstance(devs, list):
         raise SpecError("config.json: linux.devices must be a list")
     out = []
@@ -72,4 +73,4 @@ def make_devices(rootfs_mount: str, devices: list[dict[str, Any]]) -> None:
             os.chown(target, d.get("uid", 0), d.get("gid", 0), follow_symlinks=False)
             os.chmod(target, mode & 0o7777)
         except OSError as e:
-            raise LxcriError(f"device {d['path']}: {e.strerror}") from None
+            raise LxcriError(f"device {d['path']}: {e.strerror}") from e

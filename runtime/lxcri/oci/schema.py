@@ -27,7 +27,7 @@ class Int:
 
 
 class Obj:
-    def __init__(self, fields: dict[str, Any], values: Any = None) -> None:
+    def __init__(self, fields: dict[str, object], values: Any = None) -> None:
         self.fields = fields  # known keys -> their shape
         self.values = values  # a map (annotations, sysctl): the shape of every value
 
@@ -193,13 +193,13 @@ def _unknown(value: Any, where: str) -> Any:
     return value
 
 
-def check_config(config: dict[str, Any]) -> dict[str, Any]:
+def check_config(config: dict[str, object]) -> dict[str, object]:
     """The whole config.json against the runtime-spec's types; nulls dropped (see the module doc)."""
-    out: dict[str, Any] = _check(config, CONFIG, "")
+    out: dict[str, object] = _check(config, CONFIG, "")
     return out
 
 
-def check_process_shape(process: Any, where: str = "process") -> dict[str, Any]:
+def check_process_shape(process: Any, where: str = "process") -> dict[str, object]:
     """An exec's process (--process FILE, or the container's with the flags applied)."""
-    out: dict[str, Any] = _check(process, PROCESS, where)
+    out: dict[str, object] = _check(process, PROCESS, where)
     return out

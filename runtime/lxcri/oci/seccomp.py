@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 
 from lxcri.errors import SpecError
+from lxcri.oci import spec as oci_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def send_to_listener(config: dict[str, Any], fd: int, pid: int, state: dict[str,
     from lxcri import OCI_VERSION, jsonlite
     from lxcri.errors import LxcriError
 
-    seccomp = (config.get("linux") or {}).get("seccomp") or {}
+    seccomp = oci_spec.linux(config).get("seccomp") or {}
     path = seccomp["listenerPath"]
     msg = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
            "metadata": seccomp.get("listenerMetadata") or "", "state": state}
@@ -148,6 +149,6 @@ def send_to_listener(config: dict[str, Any], fd: int, pid: int, state: dict[str,
         s.connect(path)
         s.sendmsg([jsonlite.dumps(msg).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
     except OSError as e:
-        raise LxcriError(f"seccomp listener {path}: {e.strerror or e}") from None
+        raise LxcriError(f"seccomp listener {path}: {e.strerror or e}") from e
     finally:
         s.close()

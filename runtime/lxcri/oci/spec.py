@@ -12,6 +12,7 @@ import os
 
 from lxcri import jsonlite
 from lxcri.errors import SpecError
+from lxcri.text import control_char
 
 TYPE_CHECKING = False
 
@@ -19,6 +20,33 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_CONFIG = 16 << 20
+
+
+def section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """config[key] when it is an object, else an empty one (absent or null): the one way into a
+    section, instead of `config.get(key) or {}` at every reader."""
+    v = config.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def linux(config: dict[str, Any]) -> dict[str, Any]:
+    return section(config, "linux")
+
+
+def process(config: dict[str, Any]) -> dict[str, Any]:
+    return section(config, "process")
+
+
+def hooks(config: dict[str, Any]) -> dict[str, Any]:
+    return section(config, "hooks")
+
+
+def root(config: dict[str, Any]) -> dict[str, Any]:
+    return section(config, "root")
+
+
+def user(process: dict[str, Any]) -> dict[str, Any]:
+    return section(process, "user")
 
 
 class Bundle:
@@ -29,56 +57,42 @@ class Bundle:
 
     @property
     def process(self) -> dict[str, Any]:
-        p = self.config.get("process")
-        return p if isinstance(p, dict) else {}
+        return process(self.config)
 
     @property
     def linux(self) -> dict[str, Any]:
-        lx = self.config.get("linux")
-        return lx if isinstance(lx, dict) else {}
+        return linux(self.config)
 
     @property
     def annotations(self) -> dict[str, str]:
-        a = self.config.get("annotations")
-        return dict(a) if isinstance(a, dict) else {}
+        return dict(section(self.config, "annotations"))
 
     @property
     def hooks(self) -> dict[str, list[dict[str, Any]]]:
-        h = self.config.get("hooks")
-        return h if isinstance(h, dict) else {}
+        return hooks(self.config)
 
 
-def _expect(cond: bool, msg: str) -> None:
+def _expect(cond: bool, msg: str, field: str = "") -> None:
     if not cond:
-        raise SpecError(msg)
-
-
-def control_char(value: str) -> str | None:
-    """The first character liblxc's config or a C string could take for a line end, a field
-    separator or an end of string (any ASCII control character, tab included), or a lone
-    surrogate (no UTF-8 for liblxc): None when there is none."""
-    for ch in value:
-        if ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff":
-            return ch
-    return None
+        raise SpecError(msg, field=field)
 
 
 def check_text(value: object, field: str) -> str:
     """A string that may go into liblxc config (one `key = value` line, which liblxc ends at
     \n or \r) or a path: no control characters at all."""
-    _expect(isinstance(value, str), f"config.json: {field} must be a string")
+    _expect(isinstance(value, str), f"config.json: {field} must be a string", field)
     assert isinstance(value, str)
     bad = control_char(value)
     _expect(bad is None, f"config.json: {field} must not contain newlines or other control characters "
-                         f"(found {bad!r})")
+                         f"(found {bad!r})", field)
     return value
 
 
 def _strings(value: object, field: str) -> list[str]:
     _expect(isinstance(value, list) and all(isinstance(v, str) for v in value),
-            f"config.json: {field} must be a list of strings")
+            f"config.json: {field} must be a list of strings", field)
     assert isinstance(value, list)
-    _expect(all("\0" not in v for v in value), f"config.json: {field} must not contain NUL bytes")
+    _expect(all("\0" not in v for v in value), f"config.json: {field} must not contain NUL bytes", field)
     return value
 
 
@@ -88,13 +102,13 @@ def check_process(process: Any, where: str = "process") -> None:
 
     check_process_shape(process, where)
     args = process.get("args")
-    _expect(args is not None, f"{where}.args is missing: nothing to run")
+    _expect(args is not None, f"{where}.args is missing: nothing to run", f"{where}.args")
     _strings(args, f"{where}.args")
-    _expect(len(args) > 0 and args[0] != "", f"{where}.args is empty: nothing to run")
+    _expect(len(args) > 0 and args[0] != "", f"{where}.args is empty: nothing to run", f"{where}.args")
     _strings(process.get("env", []), f"{where}.env")
     cwd = process.get("cwd", "/")
     check_text(cwd, f"{where}.cwd")
-    _expect(cwd.startswith("/"), f"{where}.cwd must be an absolute path, got {cwd!r}")
+    _expect(cwd.startswith("/"), f"{where}.cwd must be an absolute path, got {cwd!r}", f"{where}.cwd")
     user = process.get("user", {})
     _expect(isinstance(user, dict), f"{where}.user must be an object")
     for k in ("uid", "gid", "umask"):
@@ -136,25 +150,24 @@ def check_lsm(config: dict[str, Any]) -> tuple[str, str]:
     Returns (AppArmor profile, SELinux label) for the init helper, which asks for them on its
     execve through /proc/thread-self/attr, as runc does.
     """
-    process = config.get("process") or {}
-    linux = config.get("linux") or {}
-    if linux.get("mountLabel"):
-        check_text(linux["mountLabel"], "linux.mountLabel")  # refused even where it is then ignored
-    if linux.get("mountLabel") and not lsm_enabled("selinux"):
+    proc, lx = process(config), linux(config)
+    if lx.get("mountLabel"):
+        check_text(lx["mountLabel"], "linux.mountLabel")  # refused even where it is then ignored
+    if lx.get("mountLabel") and not lsm_enabled("selinux"):
         # a label for files has no meaning without SELinux (crun and go-selinux ignore it too);
         # the option would make the kernel refuse the mounts
         from lxcri import log
 
-        log.warning("linux.mountLabel ignored: this host has no SELinux", label=str(linux.pop("mountLabel")))
-    for value, lsm, field in ((process.get("apparmorProfile"), "apparmor", "process.apparmorProfile"),
-                              (process.get("selinuxLabel"), "selinux", "process.selinuxLabel"),
-                              (linux.get("mountLabel"), "selinux", "linux.mountLabel")):
+        log.warning("linux.mountLabel ignored: this host has no SELinux", label=str(lx.pop("mountLabel")))
+    for value, lsm, field in ((proc.get("apparmorProfile"), "apparmor", "process.apparmorProfile"),
+                              (proc.get("selinuxLabel"), "selinux", "process.selinuxLabel"),
+                              (lx.get("mountLabel"), "selinux", "linux.mountLabel")):
         if value:
             check_text(value, field)
             if not lsm_enabled(lsm):
                 name = "AppArmor" if lsm == "apparmor" else "SELinux"
-                raise SpecError(f"config.json: {field} {value!r}: this host has no {name}")
-    return process.get("apparmorProfile") or "", process.get("selinuxLabel") or ""
+                raise SpecError(f"config.json: {field} {value!r}: this host has no {name}", field=field)
+    return proc.get("apparmorProfile") or "", proc.get("selinuxLabel") or ""
 
 
 def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
@@ -163,10 +176,10 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
     cfg_path = os.path.join(path, "config.json")
     try:
         fd = os.open(cfg_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise SpecError(f"bundle {path}: no config.json") from None
+    except FileNotFoundError as e:
+        raise SpecError(f"bundle {path}: no config.json") from e
     except OSError as e:
-        raise SpecError(f"bundle {path}: cannot open config.json: {e.strerror}") from None
+        raise SpecError(f"bundle {path}: cannot open config.json: {e.strerror}") from e
     with os.fdopen(fd, "rb") as f:
         raw = f.read(MAX_CONFIG + 1)
     _expect(len(raw) <= MAX_CONFIG, f"{cfg_path}: larger than {MAX_CONFIG} bytes")
@@ -178,9 +191,9 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
         try:
             config = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
-            raise SpecError(f"{cfg_path}: invalid JSON: {e}") from None
-        except RecursionError:
-            raise SpecError(f"{cfg_path}: nested too deeply to be a container config") from None
+            raise SpecError(f"{cfg_path}: invalid JSON: {e}") from e
+        except RecursionError as e:
+            raise SpecError(f"{cfg_path}: nested too deeply to be a container config") from e
     _expect(isinstance(config, dict), f"{cfg_path}: the top level must be an object")
     from lxcri.oci.schema import check_config
 
@@ -205,3 +218,14 @@ def load_bundle(bundle_dir: str, need_process: bool = True) -> Bundle:
     _expect(isinstance(config.get("annotations", {}), dict), "config.json: annotations must be an object")
     _expect(isinstance(config.get("hooks", {}), dict), "config.json: hooks must be an object")
     return Bundle(path=path, config=config, rootfs=os.path.realpath(rootfs))
+
+
+def read_config(bundle_dir: str) -> dict[str, Any]:
+    """A bundle's config.json as it is now, for a container whose validated spec was not kept
+    (created by an lxcri before the runtime dir held spec.json)."""
+    try:
+        with open(os.path.join(bundle_dir, "config.json")) as f:
+            cfg = jsonlite.loads(f.read())
+    except (OSError, ValueError) as e:
+        raise SpecError(f"cannot read the container's config.json: {e}") from e
+    return cfg if isinstance(cfg, dict) else {}
