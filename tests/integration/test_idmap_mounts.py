@@ -100,18 +100,19 @@ def test_joining_a_user_namespace_by_path_with_its_mappings(lxcri, make_bundle, 
 
 
 def test_user_namespace_where_the_nodes_proc_has_covered_files(lxcri, make_bundle, tmp_path):
-    """Nodes cover files in /proc (lxcfs on the host over /proc/meminfo, a sandbox's fixed
-    sysctls over /proc/sys/...); the kernel then refuses a fresh proc in a user namespace
+    """Nodes cover files in /proc and /sys (lxcfs on the host over /proc/meminfo, a sandbox's
+    fixed sysctls over /proc/sys/...); the kernel then refuses a fresh proc or sysfs in a user namespace
     unless the runtime mounts it from a view without the covers. The container gets its own
     proc, and the caller's covers stay where they were."""
     cover = tmp_path / "panic"
     cover.write_text("4242\n")
-    b, _ = userns_bundle(make_bundle, tmp_path, "cat /proc/sys/kernel/panic; cat /proc/self/uid_map", [])
+    b, _ = userns_bundle(make_bundle, tmp_path, "cat /proc/sys/kernel/panic; cat /proc/self/uid_map; "
+                         "ls /sys/kernel/mm | grep -c .", [])
     b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/vol"]
     b.save()
     cid = lxcri.new_id("covered")
     pidf = tmp_path / "pid"
-    script = (f"mount --bind {cover} /proc/sys/kernel/panic && "
+    script = (f"mount --bind {cover} /proc/sys/kernel/panic && mount -t tmpfs cover /sys/kernel/mm && "
               f"{LXCRI} --root {lxcri.root} create --bundle {b.path} --pid-file {pidf} {cid} "
               f"</dev/null >{b.path}/out 2>{b.path}/out.err && cat /proc/sys/kernel/panic")
     # a private mount namespace stands for the node; create runs there itself (no warm server)
@@ -122,6 +123,31 @@ def test_user_namespace_where_the_nodes_proc_has_covered_files(lxcri, make_bundl
     lxcri("start", cid, check=True)
     assert os.WEXITSTATUS(reap(int(pidf.read_text()))) == 0, (b.path / "out.err").read_text()
     out = (b.path / "out").read_text().split()
-    assert out[0] != "4242" and out[1:] == ["0", "100000", "65536"], out
+    assert out[0] != "4242" and out[1:4] == ["0", "100000", "65536"] and int(out[4]) > 0, out
     lxcri("delete", cid, check=True)
     assert leftovers(cid, lxcri.root) == []
+
+
+def test_user_namespace_in_a_network_namespace_it_does_not_own(lxcri, make_bundle, tmp_path):
+    """A new user namespace in a network namespace made before it (podman's --userns with
+    another container's network): the kernel refuses a fresh sysfs there, and the container
+    gets the host's /sys read-only, all the way down (runc and crun fall back the same way)."""
+    netns = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+    try:
+        time.sleep(0.2)
+        script = ("ls /sys/kernel >/dev/null && echo listed; touch /sys/kernel/x 2>/dev/null || echo ro; "
+                  "grep -c ' /sys/fs/cgroup/[^ ]* ro,' /proc/self/mountinfo; "
+                  "grep -c ' /sys/fs/cgroup/[^ ]* rw,' /proc/self/mountinfo; true")
+        b, _ = userns_bundle(make_bundle, tmp_path, script, [])
+        nss = [n for n in b.config["linux"]["namespaces"] if n["type"] != "network"]
+        b.config["linux"]["namespaces"] = [*nss, {"type": "network", "path": f"/proc/{netns.pid}/ns/net"}]
+        b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/vol"]
+        b.save()
+        cid, r = run(lxcri, b, tmp_path)
+        assert r.returncode == 0, r.stderr
+        out = (b.path / "out").read_text().split()
+        assert out[:2] == ["listed", "ro"] and int(out[2]) > 0 and out[3] == "0", out
+        assert leftovers(cid, lxcri.root) == []
+    finally:
+        netns.kill()
+        netns.wait()

@@ -39,7 +39,7 @@ from lxcri.cgroups import Cgroup, host_version, levels
 from lxcri.cgroups import fs as cgroup_fs
 from lxcri.cgroups.fs import controllers as cgroup_controllers
 from lxcri.cgroups.fs import hierarchies
-from lxcri.container import helper, mountclone, teardown
+from lxcri.container import helper, mountclone, nspaths, teardown
 from lxcri.container import hooks as oci_hooks
 from lxcri.container.rundir import Record, RunDir
 from lxcri.container.status import CREATED, CREATING, oci_state
@@ -47,7 +47,7 @@ from lxcri.container.translate import hook_command, init_spec, translate
 from lxcri.errors import LxcriError, NotFoundError, SpecError, StateError, TranslateError
 from lxcri.ids import check_id
 from lxcri.libexec import protocol
-from lxcri.lxcconf import cgroups, namespaces
+from lxcri.lxcconf import cgroups, mounts, namespaces
 from lxcri.oci import seccomp
 from lxcri.oci import spec as oci_spec
 from lxcri.oci.devices import check_devices
@@ -120,6 +120,8 @@ class Creation:
         resolve_mounts(cfg, bundle.rootfs)
         if system.wanted(cfg.get("annotations")):
             system.apply(cfg)  # systemd as PID 1: cgroup namespace, writable cgroups, /run tmpfs
+        if nspaths.sysfs_needs_host_view(cfg):
+            mounts.sysfs_as_bind(cfg)  # a hostUsers: false pod in a netns its user ns does not own
         no_process = "process" not in cfg
         if no_process:
             cfg["process"] = {"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}

@@ -60,3 +60,39 @@ def _not_the_hosts_mount_namespace(path: str, field: str) -> None:
         if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
             raise TranslateError(f"config.json: {field} {path} is the host's mount namespace: the container's "
                                  "root would replace the host's there")
+
+
+NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1): the user namespace that owns a namespace
+
+
+def sysfs_needs_host_view(config: dict[str, object]) -> bool:
+    """True when the container has a user namespace but its network namespace is owned by
+    another one (the host's, or a pod's made outside the pod's user namespace): the kernel
+    then refuses a fresh sysfs, and the container gets a read-only view of the host's /sys
+    instead, as runc and crun do (see lxcconf.mounts.sysfs_as_bind)."""
+    nss = [ns for ns in oci_spec.linux(config).get("namespaces") or [] if isinstance(ns, dict)]
+    user = next((ns for ns in nss if ns.get("type") == "user"), None)
+    net = next((ns for ns in nss if ns.get("type") == "network"), None)
+    if user is None or (net is not None and not net.get("path")):
+        return False  # no user namespace, or a new network namespace made inside it
+    if net is None or not user.get("path"):
+        return True  # the host's network namespace, or a user namespace newer than the joined one
+    import fcntl
+
+    try:
+        fd = os.open(str(net["path"]), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return True  # check() names the path
+    try:
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+    except OSError:
+        return True  # owned by a user namespace above ours: certainly not the container's
+    finally:
+        os.close(fd)
+    try:
+        a, b = os.fstat(owner), os.stat(str(user["path"]))
+    except OSError:
+        return True
+    finally:
+        os.close(owner)
+    return (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino)

@@ -59,6 +59,19 @@ def container_path(dest: object, field: str) -> str:
     return norm
 
 
+def sysfs_as_bind(config: dict[str, Any]) -> None:
+    """Each sysfs mount becomes a recursive bind of the host's /sys, read-only all the way
+    down when the config asks for ro (runc and crun fall back the same way where the kernel
+    refuses a fresh sysfs: a user namespace that does not own the network namespace)."""
+    for m in config.get("mounts") or []:
+        if not isinstance(m, dict) or m.get("type") != "sysfs":
+            continue
+        options = [o for o in m.get("options") or [] if isinstance(o, str)]
+        ro = "ro" in options
+        kept = [o for o in options if o in ("nosuid", "nodev", "noexec")]
+        m.update(type="bind", source="/sys", options=["rbind", *kept, *(["ro", "rro"] if ro else [])])
+
+
 def is_bind(fstype: object, options: list[str]) -> bool:
     return fstype == "bind" or "bind" in options or "rbind" in options
 

@@ -143,14 +143,15 @@ static int enter_root_cgroups(char *err, size_t len)
 }
 
 /*
- * A container in a user namespace (new, or a pod's joined by path) mounts its own proc, and
- * the kernel allows that only where the mount namespace holds a fully visible proc: none of
- * its files covered by another mount. Nodes cover some (lxcfs on the host over /proc/meminfo,
- * a sandbox's fixed sysctls over /proc/sys/...), and the container's mount namespace is a copy
- * of the monitor's, with those covers locked in. So, for such a container only, the monitor
- * takes a mount namespace of its own, made a slave below /proc (nothing it does there reaches
- * the host), and drops the mounts below its /proc there. What the container then sees in /proc
- * is its own fresh proc, as without a user namespace; the host keeps every mount.
+ * A container in a user namespace (new, or a pod's joined by path) mounts its own proc and
+ * sysfs, and the kernel allows that only where the mount namespace holds a fully visible one:
+ * none of its files covered by another mount. Nodes cover some (lxcfs on the host over
+ * /proc/meminfo, a sandbox's fixed sysctls over /proc/sys/..., a fake /sys/kernel/mm/hugepages),
+ * and the container's mount namespace is a copy of the monitor's, with those covers locked in.
+ * So, for such a container only, the monitor takes a mount namespace of its own, made a slave
+ * below /proc and /sys (nothing it does there reaches the host), and drops the mounts below
+ * them there. The container then sees its own fresh proc and sysfs, as without a user
+ * namespace; the host keeps every mount.
  */
 static bool wants_user_namespace(struct lxc_container *c)
 {
@@ -183,8 +184,9 @@ static int uncover_proc(char *err, size_t len)
 		snprintf(err, len, "cannot make the monitor's mount namespace: %s", strerror(errno));
 		return -1;
 	}
-	if (mount(NULL, "/proc", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
-		snprintf(err, len, "cannot make /proc a slave mount: %s", strerror(errno));
+	if (mount(NULL, "/proc", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+	    mount(NULL, "/sys", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		snprintf(err, len, "cannot make /proc and /sys slave mounts: %s", strerror(errno));
 		return -1;
 	}
 	f = fopen("/proc/self/mountinfo", "re");
@@ -200,7 +202,13 @@ static int uncover_proc(char *err, size_t len)
 			if (i == 4)
 				target = tok;
 		/* an escaped character (\040 ...) is no path umount2 takes as it stands: skip it */
-		if (target && strncmp(target, "/proc/", 6) == 0 && !strchr(target, '\\'))
+		if (!target || strchr(target, '\\'))
+			continue;
+		/* /sys/fs/cgroup stays: liblxc places the container's cgroups through it, and its
+		 * mounts sit on sysfs's permanently empty directory, which the kernel allows */
+		if (strncmp(target, "/proc/", 6) == 0 ||
+		    (strncmp(target, "/sys/", 5) == 0 && strcmp(target, "/sys/fs/cgroup") != 0 &&
+		     strncmp(target, "/sys/fs/cgroup/", 15) != 0))
 			paths[count++] = strdup(target);
 	}
 	free(line);
