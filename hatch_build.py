@@ -35,7 +35,7 @@ def _pkg_config(*args: str) -> list[str]:
 INIT_SOURCES = ["init.c", "init_sync.c", "init_spec.c", "init_fds.c", "init_mounts.c", "init_creds.c",
                 "init_seccomp.c", "init_start.c", "init_exec.c", "wire.c"]
 MONITOR_SOURCES = ["monitor.c"]
-CLIENT_SOURCES = ["client.c"]
+CLIENT_SOURCES = ["client.c", "client_spawn.c", "wire.c"]
 
 
 def _sources(names: list[str]) -> list[str]:
