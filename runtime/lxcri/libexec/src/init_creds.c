@@ -66,6 +66,7 @@ void apply_user(const struct spec *s)
 				die("raise ambient capability %d: %s", cap, strerror(errno));
 }
 
+/* One write to an LSM attribute file of this thread (attr/exec). */
 static void write_attr(const char *path, const char *value)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);

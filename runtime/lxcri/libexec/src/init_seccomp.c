@@ -34,6 +34,9 @@ static void send_notify_fd(int fd)
 	send_fd_frame(SYNC_SECCOMP_LISTENER, fd, "seccomp listener fd");
 }
 
+/* The OCI seccomp profile, loaded with libseccomp as the last step before exec
+ * (or before giving up privileges, when no_new_privs is off: loading a filter
+ * needs either). Syscalls this kernel does not know are skipped, as runc does. */
 void load_seccomp(const struct sc_spec *sc)
 {
 	scmp_filter_ctx ctx;

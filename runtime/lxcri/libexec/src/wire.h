@@ -3,8 +3,9 @@
  * once for C, and the one implementation of their framing and fd passing.
  *
  * Every tag and number here has a twin on the Python side; change one, change
- * both, in the same commit (a helper and a runtime of different builds never talk:
- * the helpers ship inside the package they belong to).
+ * both, in the same commit. There is no version negotiation: the helpers ship in
+ * the package whose Python speaks to them, and the warm server retires when the
+ * client's binary changes on disk.
  *
  *   1. The sync socket (SYNC_*): lxcri create and lxcri exec <-> lxcri-init (and
  *      the mount hook, libexec/hook.py, which is Python on both ends). The Python
@@ -72,8 +73,9 @@
  *   WARM_RUN_HERE          nothing was done: run the call yourself;
  *   WARM_RETIRING          the same, and the server retires (new code on disk);
  *   WARM_WORKER, i32 pid   a worker runs the call; then, any number of times,
- *     WARM_SPAWN, u32 length, body (with fds): start a helper (see client_spawn.c),
- *       which the client answers WARM_SPAWNED, i32 pid or WARM_SPAWN_FAILED, i32 -errno;
+ *     WARM_SPAWN (the fds come with this byte), u32 length, body: start a helper
+ *       (client_spawn.c), which the client answers WARM_SPAWNED, i32 pid or
+ *       WARM_SPAWN_FAILED, i32 -errno;
  *   and last WARM_EXIT_STATUS, u32 status.
  */
 #define WARM_SOCK_DIR "/run/lxcri-zygote"
