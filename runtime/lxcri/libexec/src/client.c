@@ -8,8 +8,10 @@
  * the interpreter's start-up (most of a short command's cost) on each call.
  *
  * Whenever the server is not there, or says the command must run in the
- * caller's own process tree (create, run, exec, events), the client execs the
- * Python entry point beside it (lxcri-py), which is the whole runtime.
+ * caller's own process tree (run, exec in the foreground, events), the client
+ * execs the Python entry point beside it (lxcri-py), which is the whole runtime.
+ * A worker that needs a process to descend from the caller (create's monitor)
+ * has the client start it (client_spawn.c). The protocol is in wire.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +24,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
-#define SOCK_DIR "/run/lxcri-zygote"
+#include "client.h"
+#include "wire.h"
 
 extern char **environ;
 
@@ -100,227 +101,18 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 	return 0;
 }
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1u << 2)
-#endif
-#define MAX_FDS 64
-
-static void forward(int sig);
-
-/* Numbers on the socket are little-endian (Python's struct "<I"), on any host. */
-static void put_u32(void *p, uint32_t v)
-{
-	unsigned char *b = p;
-
-	for (int i = 0; i < 4; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const void *p)
-{
-	const unsigned char *b = p;
-
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static int32_t get_i32(const void *p)
-{
-	return (int32_t)get_u32(p);
-}
-#define MAX_HELPERS 8
-
-struct fdset {
-	int n;
-	int fd[MAX_FDS];
-};
-
-static pid_t helpers[MAX_HELPERS];
-static int nhelpers;
-
-static void close_all(struct fdset *f)
-{
-	for (int i = 0; i < f->n; i++)
-		close(f->fd[i]);
-	f->n = 0;
-}
-
-/* One tag byte from the server, with any fds sent along (SCM_RIGHTS, close-on-exec). */
+/* One tag byte from the server, with any fds sent along (close-on-exec) in *fds. */
 static ssize_t read_tag(int sock, char *tag, struct fdset *fds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
-	struct iovec iov = {tag, 1};
-	struct msghdr msg = {0};
-	ssize_t got;
-
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	do {
-		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	} while (got < 0 && errno == EINTR);
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		int n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < n; i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fds && fds->n < MAX_FDS)
-				fds->fd[fds->n++] = f;
-			else
-				close(f);
-		}
-	}
-	return got;
+	return wire_recv_fds(sock, tag, 1, fds->fd, MAX_FDS, &fds->n);
 }
 
-static int read_full(int sock, void *buf, size_t len)
-{
-	for (size_t have = 0; have < len;) {
-		ssize_t got = read(sock, (char *)buf + have, len - have);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return -1;
-		have += (size_t)got;
-	}
-	return 0;
-}
-
-static void answer(int sock, char tag, int32_t value)
-{
-	char out[5];
-
-	out[0] = tag;
-	put_u32(out + 1, (uint32_t)value);
-	if (send(sock, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out))
-		exit(1);
-}
-
-/*
- * 'S': start a helper for the worker (create's monitor), so that it descends from us and
- * so from the caller. Body: u32 length, then path, argc, args and the fd numbers it must
- * have, NUL-separated; the fds themselves came with the tag, in the same order. The
- * helper gets a new session, our stdio (the caller's: the container's), those fds at
- * those numbers, and nothing else.
- */
-static void spawn_helper(int sock, struct fdset *given)
-{
-	uint32_t len;
-	char *body, *p, *end, *args[64];
-	int argc, nargs = 0, targets[MAX_FDS], ntargets = 0;
-	pid_t pid;
-
-	if (read_full(sock, &len, sizeof(len)) < 0 || (len = get_u32(&len)) > (1u << 20) ||
-	    !(body = calloc(1, len + 1)) || read_full(sock, body, len) < 0) {
-		fputs("lxcri: bad start request from the lxcri server\n", stderr);
-		exit(1);
-	}
-	p = body;
-	end = body + len;
-	args[nargs++] = p; /* argv[0] is the path */
-	p += strlen(p) + 1;
-	argc = p < end ? atoi(p) : -1;
-	if (p < end)
-		p += strlen(p) + 1;
-	for (int i = 0; i < argc && p < end && nargs < 62; i++) {
-		args[nargs++] = p;
-		p += strlen(p) + 1;
-	}
-	args[nargs] = NULL;
-	while (p < end && ntargets < MAX_FDS) {
-		targets[ntargets++] = atoi(p);
-		p += strlen(p) + 1;
-	}
-	if (argc < 0 || nargs != argc + 1 || ntargets != given->n || nhelpers >= MAX_HELPERS) {
-		close_all(given);
-		free(body);
-		answer(sock, 'E', -EINVAL);
-		return;
-	}
-	sigset_t block, saved;
-
-	/* no forwarded signal may run our handler in the child before its exec */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &saved);
-	pid = fork();
-	if (pid == 0) {
-		/* nothing the caller leaked to us may reach the helper, and from there the container */
-		if (syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
-			for (int f = 3; f < 4096; f++)
-				fcntl(f, F_SETFD, FD_CLOEXEC);
-		/* move the fds out of the way of their targets (above all of them: not at a fixed
-		 * number, which a low RLIMIT_NOFILE would refuse), then onto them */
-		int above = 3;
-
-		for (int i = 0; i < given->n; i++)
-			if (targets[i] >= above)
-				above = targets[i] + 1;
-		for (int i = 0; i < given->n; i++) {
-			int high = fcntl(given->fd[i], F_DUPFD_CLOEXEC, above);
-
-			if (high < 0)
-				_exit(127);
-			given->fd[i] = high;
-		}
-		/* as a direct lxcri (Python ignores these) leaves them to the helper; our handlers
-		 * for the forwarded signals go at exec */
-		signal(SIGPIPE, SIG_IGN);
-		signal(SIGXFSZ, SIG_IGN);
-		for (int i = 0; i < given->n; i++)
-			if (dup2(given->fd[i], targets[i]) < 0)
-				_exit(127);
-		setsid();
-		for (int sig = 1; sig < NSIG; sig++) {
-			struct sigaction cur;
-
-			if (sigismember(&block, sig) && sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == forward)
-				signal(sig, SIG_DFL);
-		}
-		sigprocmask(SIG_SETMASK, &saved, NULL);
-		char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-		execve(args[0], args, env);
-		_exit(127);
-	}
-	sigprocmask(SIG_SETMASK, &saved, NULL);
-	close_all(given);
-	free(body);
-	if (pid < 0) {
-		answer(sock, 'E', -errno);
-		return;
-	}
-	helpers[nhelpers++] = pid;
-	answer(sock, 'P', pid);
-}
-
-/* The worker has killed the helpers it had us start (create's monitor steps aside once the
- * init is ready): reap them, as create does itself when it is the parent. */
-static void reap_helpers(int quick)
-{
-	for (int i = 0; i < nhelpers; i++) {
-		for (int tries = 0; tries < (quick ? 1 : 5000); tries++) {
-			pid_t got = waitpid(helpers[i], NULL, WNOHANG);
-
-			if (got != 0)
-				break;
-			usleep(1000);
-		}
-	}
-}
-
-/* The worker's pid (sent with 'W'): signals the caller sends us go on to it, as they would
+/* The worker's pid (sent with WARM_WORKER): signals the caller sends us go on to it, as they would
  * reach a direct lxcri, which then cleans up as it does for them (create's abort). */
 static volatile pid_t worker;
 static volatile sig_atomic_t forwarded;
 
-static void forward(int sig)
+void forward(int sig)
 {
 	if (worker > 0)
 		kill(worker, sig);
@@ -331,11 +123,11 @@ int main(int argc, char **argv)
 {
 	char real[PATH_MAX], num[16];
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct fdset none = {0};
 	char *buf = NULL;
 	size_t len = 4, cap = 4096;
-	int fd, fds[4] = {0, 1, 2, -1};
-	uint32_t status;
-	int32_t wpid;
+	int fd, fds[WARM_CALL_FDS] = {0, 1, 2, -1};
+	char status[4], wpid[4];
 	ssize_t got;
 
 	find_entry();
@@ -349,12 +141,12 @@ int main(int argc, char **argv)
 	fds[3] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fds[3] < 0)
 		run_direct(argv, 0);
-	snprintf(addr.sun_path, sizeof(addr.sun_path), SOCK_DIR "/%016llx.sock", (unsigned long long)fnv1a(real));
+	snprintf(addr.sun_path, sizeof(addr.sun_path), WARM_SOCK_DIR "/%016llx.sock", (unsigned long long)fnv1a(real));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		run_direct(argv, 1);
 
-	/* "LXZ3", umask (octal), argc, argv..., then the environment, each NUL-terminated,
+	/* WARM_CALL_MAGIC, umask (octal), argc, argv..., then the environment, each NUL-terminated,
 	 * after a u32 length (little-endian, as every later number); stdin, stdout, stderr and
 	 * the working directory go along as fds */
 	buf = malloc(cap);
@@ -367,7 +159,7 @@ int main(int argc, char **argv)
 		umask(mask);
 		snprintf(octal, sizeof(octal), "%o", (unsigned)mask);
 		snprintf(num, sizeof(num), "%d", argc - 1);
-		if (append(&buf, &len, &cap, "LXZ3") < 0 || append(&buf, &len, &cap, octal) < 0 ||
+		if (append(&buf, &len, &cap, WARM_CALL_MAGIC) < 0 || append(&buf, &len, &cap, octal) < 0 ||
 		    append(&buf, &len, &cap, num) < 0)
 			run_direct(argv, 0);
 	}
@@ -377,25 +169,11 @@ int main(int argc, char **argv)
 	for (char **e = environ; *e; e++)
 		if (append(&buf, &len, &cap, *e) < 0)
 			run_direct(argv, 0);
-	put_u32(buf, (uint32_t)(len - 4));
+	wire_put_u32(buf, (uint32_t)(len - 4));
 	{
-		char cbuf[CMSG_SPACE(sizeof(fds))];
-		struct iovec iov = {buf, len};
-		struct msghdr msg = {0};
-		struct cmsghdr *cm;
 		size_t sent;
 
-		memset(cbuf, 0, sizeof(cbuf));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(fds));
-		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-		got = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		got = wire_send_fds(fd, buf, len, fds, WARM_CALL_FDS, MSG_NOSIGNAL);
 		/* nothing has run until the server answers: any failure before that means run it here */
 		if (got <= 0)
 			run_direct(argv, 1);
@@ -406,19 +184,20 @@ int main(int argc, char **argv)
 		}
 	}
 	close(fds[3]);
-	/* 'D': run it yourself (nothing was done); 'R': the same, and the server retires;
-	 * 'W' and the worker's pid: a worker runs it, may ask us to start helpers ('S'), and
-	 * ends with 'X' and its status */
-	got = read_tag(fd, num, NULL);
-	if (got != 1 || num[0] == 'D' || num[0] == 'R')
-		/* no answer (the server went away) or 'R' (it retires: new code on disk): the entry
+	/* WARM_RUN_HERE: run it yourself (nothing was done); WARM_RETIRING: the same, and the
+	 * server retires; WARM_WORKER and the worker's pid: a worker runs it, may ask us to start
+	 * helpers (WARM_SPAWN), and ends with WARM_EXIT_STATUS and its status */
+	got = read_tag(fd, num, &none);
+	close_all(&none);
+	if (got != 1 || num[0] == WARM_RUN_HERE || num[0] == WARM_RETIRING)
+		/* no answer (the server went away) or retiring (new code on disk): the entry
 		 * point starts a new server after this call */
-		run_direct(argv, got != 1 || num[0] == 'R');
-	if (num[0] != 'W' || read_full(fd, &wpid, sizeof(wpid)) < 0) {
+		run_direct(argv, got != 1 || num[0] == WARM_RETIRING);
+	if (num[0] != WARM_WORKER || wire_read_full(fd, wpid, sizeof(wpid)) < 0) {
 		fputs("lxcri: unexpected answer from the lxcri server\n", stderr);
 		return 1;
 	}
-	worker = (pid_t)get_i32(&wpid);
+	worker = (pid_t)(int32_t)wire_get_u32(wpid);
 	{
 		struct sigaction sa = {0};
 		int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
@@ -437,12 +216,12 @@ int main(int argc, char **argv)
 		struct fdset given = {0};
 
 		got = read_tag(fd, num, &given);
-		if (got == 1 && num[0] == 'S') {
+		if (got == 1 && num[0] == WARM_SPAWN) {
 			spawn_helper(fd, &given);
 			continue;
 		}
 		close_all(&given);
-		if (got != 1 || num[0] != 'X' || read_full(fd, &status, sizeof(status)) < 0) {
+		if (got != 1 || num[0] != WARM_EXIT_STATUS || wire_read_full(fd, status, sizeof(status)) < 0) {
 			worker = 0; /* gone, or going: its pid may be reused */
 			reap_helpers(forwarded != 0);
 			if (forwarded) {
@@ -457,5 +236,5 @@ int main(int argc, char **argv)
 	}
 	worker = 0;
 	reap_helpers(0);
-	return (int)(get_u32(&status) & 0xff);
+	return (int)(wire_get_u32(status) & 0xff);
 }
