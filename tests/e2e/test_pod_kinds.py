@@ -4,6 +4,7 @@ down cleanly, a user-namespaced pod (`hostUsers: false`), and a pod that sees it
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -62,6 +63,11 @@ def node_file(kube: Cluster, path: Path) -> str:
     return kube.node.exec("cat", str(path)).stdout.strip()
 
 
+def node_has(kube: Cluster, path: Path) -> bool:
+    assert kube.node is not None
+    return kube.node.exec("test", "-e", str(path)).returncode == 0
+
+
 def _time_to_ready(kube: Cluster, ns: str, name: str, timeout: float) -> float | None:
     t0 = time.monotonic()
     try:
@@ -89,12 +95,18 @@ def test_systemd_pod_boots_serves_and_shuts_down(kube: Cluster, ns: str, tmp_pat
     st = kube.kubectl("-n", ns, "exec", "systemd", "--", "systemctl", "status", "--no-pager", "e2e")
     assert st.returncode == 0 and "active (exited)" in st.stdout, st.stdout
     assert node_file(kube, out / "started") == "started"
+    status = json.loads(kube.ok("-n", ns, "get", "pod", "systemd", "-o", "json"))["status"]
+    cid = status["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    assert node_has(kube, kube.node.runtime_root / cid)  # lxcri ran it
     t = time.monotonic()
     kube.ok("-n", ns, "delete", "pod", "systemd", "--wait=true", "--timeout=60s", timeout=90)
     gone = time.monotonic() - t
     print(f"{kube.cri}: systemd pod deleted in {gone:.1f} s (grace 30 s)")
     assert node_file(kube, out / "stopped") == "stopped", "systemd's shutdown did not stop the service"
     assert gone < 30, f"deletion took {gone:.1f} s: the stop signal did not shut systemd down"
+    # nothing of the container left on the node: runtime dir, processes
+    assert not node_has(kube, kube.node.runtime_root / cid)
+    assert kube.node.exec("sh", "-c", f"grep -l {cid} /proc/[0-9]*/cgroup 2>/dev/null").stdout.strip() == ""
 
 
 def test_systemd_pod_through_runc_for_comparison(kube: Cluster, ns: str) -> None:

@@ -151,3 +151,40 @@ def test_user_namespace_in_a_network_namespace_it_does_not_own(lxcri, make_bundl
     finally:
         netns.kill()
         netns.wait()
+
+
+def test_joined_user_namespace_binds_from_private_directories(lxcri, make_bundle, tmp_path):
+    """The kubelet's pod directories and CRI-O's container data are 0750/0700 root: root in a
+    hostUsers: false pod's user namespace cannot look a source up there. Its binds come from
+    clones the host's root made: a volume, a file read-only, a volume inside a volume."""
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "600"])
+    private = tmp_path / "private"
+    try:
+        time.sleep(0.2)
+        for f in ("uid_map", "gid_map"):
+            Path(f"/proc/{holder.pid}/{f}").write_text("0 100000 65536\n")
+        (private / "vol" / "inner").mkdir(parents=True)
+        (private / "other").mkdir()
+        (private / "other" / "o").write_text("other\n")
+        (private / "hosts").write_text("127.0.0.1 x\n")
+        os.chown(private / "vol", 100000, 100000)
+        private.chmod(0o700)
+        script = ("cat /etc/hosts; echo w > /vol/f && echo wrote; echo z >> /etc/hosts 2>/dev/null || echo ro; "
+                  "cat /vol/inner/o")
+        b, _ = userns_bundle(make_bundle, tmp_path, script, [])
+        b.config["linux"]["namespaces"] = [n for n in b.config["linux"]["namespaces"] if n["type"] != "user"]
+        b.config["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{holder.pid}/ns/user"})
+        b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/vol"] + [
+            {"destination": "/vol", "type": "bind", "source": str(private / "vol"), "options": ["rbind", "rw"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": str(private / "hosts"), "options": ["bind", "ro"]},
+            {"destination": "/vol/inner", "type": "bind", "source": str(private / "other"), "options": ["rbind", "ro"]},
+        ]
+        b.save()
+        cid, r = run(lxcri, b, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (b.path / "out").read_text().split() == ["127.0.0.1", "x", "wrote", "ro", "other"]
+        assert (private / "vol" / "f").stat().st_uid == 100000
+        assert leftovers(cid, lxcri.root) == []
+    finally:
+        holder.kill()
+        holder.wait()

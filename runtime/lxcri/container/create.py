@@ -168,9 +168,10 @@ class Creation:
 
         lowest = 3 + opts.preserve_fds
         clones: list[int] = []
+        cloned: dict[int, bool] = {}
         if "user" not in namespaces.created_namespaces(cfg):
-            # (a user namespace's root cannot take a clone made in the host's: liblxc's bind stays)
-            spec.shared_binds, clones = mountclone.clone(cfg)
+            # (a new user namespace is made by liblxc, after these: its binds stay liblxc's)
+            spec.shared_binds, clones, cloned = mountclone.clone(cfg, every=nspaths.joins_user_namespace(cfg))
             self.fds += clones
         parent, child_fd = helper.sync_socket(lowest)
         self.fds.append(child_fd)
@@ -188,6 +189,10 @@ class Creation:
             hierarchies=[(os.path.basename(h.mountpoint), h.mountpoint) for h in hierarchies()],
             cpuset=cpuset,
         )
+        if cloned:
+            ctx.cloned = cloned
+            os.mkdir(ctx.placeholder_dir, 0o555)
+            os.close(os.open(ctx.placeholder_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o444))
         items = translate(bundle, ctx, s.systemd_cgroup, s.lxcfs, s.lxcfs_path)
         # runc's --no-new-keyring: keep the caller's session keyring instead of a fresh one
         items.append(("lxc.keyring.session", "0" if opts.no_new_keyring else "1"))

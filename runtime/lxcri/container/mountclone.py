@@ -21,11 +21,12 @@ AT_RECURSIVE = 0x8000
 AT_FDCWD = -100
 
 
-def clone(config: dict[str, object]) -> tuple[list[tuple[str, int]], list[int]]:
-    """(destination, flags) for the helper and the clones' fds, in the same order."""
-    binds = mounts.shared_binds(config)
+def clone(config: dict[str, object], every: bool = False) -> tuple[list[tuple[str, int]], list[int], dict[int, bool]]:
+    """(destination, flags) for the helper and the clones' fds, in the same order; with
+    every, all binds (a joined user namespace) and which of them liblxc makes a mount point for."""
+    binds = mounts.host_binds(config, every)
     if not binds:
-        return [], []
+        return [], [], {}
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -33,7 +34,7 @@ def clone(config: dict[str, object]) -> tuple[list[tuple[str, int]], list[int]]:
     out: list[tuple[str, int]] = []
     fds: list[int] = []
     try:
-        for source, dest, recursive, flags in binds:
+        for _i, source, dest, recursive, flags in binds:
             fd = libc.syscall(SYS_OPEN_TREE, AT_FDCWD, source.encode(),
                               OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0))
             if fd < 0:
@@ -45,4 +46,4 @@ def clone(config: dict[str, object]) -> tuple[list[tuple[str, int]], list[int]]:
         for fd in fds:
             os.close(fd)
         raise
-    return out, fds
+    return out, fds, (mounts.clone_points(binds) if every else {})

@@ -96,3 +96,9 @@ def sysfs_needs_host_view(config: dict[str, object]) -> bool:
     finally:
         os.close(owner)
     return (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino)
+
+
+def joins_user_namespace(config: dict[str, object]) -> bool:
+    """A user namespace given by path (CRI-O's for a hostUsers: false pod)."""
+    return any(isinstance(ns, dict) and ns.get("type") == "user" and ns.get("path")
+               for ns in oci_spec.linux(config).get("namespaces") or [])

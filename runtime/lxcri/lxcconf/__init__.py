@@ -35,6 +35,10 @@ class Context:
         # v1 cpuset: what the container's new cgroup needs (its parent's cpus and mems: cgroups/levels.py)
         self.cpuset = cpuset or {}
         self.rootfs_mount = f"{runtime_dir}/rootfs"  # where liblxc mounts the rootfs during setup
+        # binds made only from host clones (mounts.host_binds): index -> liblxc makes the mount point
+        self.cloned: dict[int, bool] = {}
+        self.placeholder_dir = f"{runtime_dir}/bindpoint.d"  # empty, read-only: mount points for them
+        self.placeholder_file = f"{runtime_dir}/bindpoint.f"
 
 
 INIT_IN_CONTAINER = "/dev/.lxcri-init"

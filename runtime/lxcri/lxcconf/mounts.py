@@ -133,6 +133,12 @@ def mounts(config: dict[str, Any], ctx: Context, kind_of: KindOf) -> Items:
             kind = kind_of(source)
             if kind is None:
                 raise TranslateError(f"config.json: {field}: bind source {source} does not exist")
+            if i in ctx.cloned:
+                if ctx.cloned[i]:  # the mount point only: the helper moves the host's clone over it
+                    holder, create = ((ctx.placeholder_dir, "create=dir") if kind == "dir"
+                                      else (ctx.placeholder_file, "create=file"))
+                    items.append(_entry(holder, dest, "none", ["bind", "ro", create]))
+                continue
             flag = "rbind" if "rbind" in options else "bind"
             create = "create=dir" if kind == "dir" else "create=file"
             if "idmap" in options or "ridmap" in options:
@@ -239,25 +245,48 @@ def propagation(config: dict[str, Any]) -> list[tuple[str, int]]:
 _REMOUNT_FLAGS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8}  # MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC
 
 
-def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
-    """Bind mounts with shared propagation, as Kubernetes' Bidirectional volumes are:
-    (host source, container destination, recursive, mount flags to keep).
+def host_binds(config: dict[str, Any], every: bool) -> list[tuple[int, str, str, bool, int]]:
+    """Bind mounts lxcri clones on the host (index, host source, container destination,
+    recursive, mount flags to keep): those with shared propagation, or every one.
 
-    liblxc turns every inherited mount into a slave before it binds, so what it binds
-    can receive the host's mounts but never give its own back. For these, lxcri clones
-    the source on the host (open_tree: the clone is a peer of a shared source) and the
-    init helper moves the clone onto the destination, as a peer of the host's mount.
+    Shared ones, as Kubernetes' Bidirectional volumes are: liblxc turns every inherited mount
+    into a slave before it binds, so what it binds can receive the host's mounts but never
+    give its own back. For these, lxcri clones the source on the host (open_tree: the clone
+    is a peer of a shared source) and the init helper moves the clone onto the destination,
+    as a peer of the host's mount.
+
+    Every one, for a container that joins a user namespace (a hostUsers: false pod): liblxc
+    binds from inside that namespace, whose root cannot even look up a source below the
+    kubelet's and the CRI's private directories; a clone made by the host's root can be
+    moved in, as runc does for such pods.
     """
     out = []
     for i, m in enumerate(config.get("mounts") or []):
         opts = m.get("options") or []
-        if is_bind(m.get("type"), opts) and ("shared" in opts or "rshared" in opts):
+        if is_bind(m.get("type"), opts) and (every or "shared" in opts or "rshared" in opts):
             flags = 0
             for o in opts:
                 flags |= _REMOUNT_FLAGS.get(o, 0)
-            out.append((str(m.get("source")), container_path(m.get("destination"), f"mounts[{i}].destination"),
+            out.append((i, str(m.get("source")), container_path(m.get("destination"), f"mounts[{i}].destination"),
                         "rbind" in opts, flags))
     return out
+
+
+def clone_points(binds: list[tuple[int, str, str, bool, int]]) -> dict[int, bool]:
+    """For binds that only clones make: index -> True where liblxc makes the mount point (a
+    bind of an empty placeholder there, in the config's order), False where the destination
+    lies below an earlier clone's, in a volume that only the helper sees: it makes those."""
+    points: dict[int, bool] = {}
+    before: list[str] = []
+    for i, _src, dest, _rec, _flags in binds:
+        points[i] = not any(dest.startswith(d.rstrip("/") + "/") for d in before)
+        before.append(dest)
+    return points
+
+
+def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
+    """The shared binds of host_binds, without their index."""
+    return [b[1:] for b in host_binds(config, every=False)]
 
 
 def _linux_paths(config: dict[str, Any], key: str) -> list[str]:

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -173,12 +174,49 @@ void apply_mount_attrs(const struct spec *s)
 #define SYS_move_mount 429
 #endif
 
-/* Each clone onto its destination, over liblxc's bind there: a peer of the host's
- * mount, so mounts made on either side show on the other (Bidirectional). */
+/* A clone's mount point that liblxc could not make: it lies below another clone (a volume
+ * inside a volume), which only this side of pivot_root sees. Made as runc makes its mount
+ * points, inside the container's root: the path cannot lead out of it any more. */
+static void make_mount_point(const char *dest, int fd)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int f;
+
+	if (lstat(dest, &st) == 0)
+		return;
+	if (fstat(fd, &st) < 0)
+		die("stat the clone for %s: %s", dest, strerror(errno));
+	if (snprintf(path, sizeof(path), "%s", dest) >= (int)sizeof(path))
+		die("mount point %s: path too long", dest);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			die("make the mount point %s: %s", path, strerror(errno));
+		*p = '/';
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdir(dest, 0755) < 0 && errno != EEXIST)
+			die("make the mount point %s: %s", dest, strerror(errno));
+		return;
+	}
+	f = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0)
+		die("make the mount point %s: %s", dest, strerror(errno));
+	close(f);
+}
+
+/* Each clone onto its destination: over liblxc's bind there (a Bidirectional volume: a peer
+ * of the host's mount, so mounts made on either side show on the other), or, for a container
+ * in a joined user namespace, over liblxc's placeholder or on a mount point made here. */
 void move_shared(const struct spec *s)
 {
 	for (uint32_t i = 0; i < s->nshared; i++) {
 		const char *dest = s->shared[i].dest;
+
+		make_mount_point(dest, s->shared[i].fd);
 
 		if (syscall(SYS_move_mount, s->shared[i].fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			die("move the shared mount onto %s: %s", dest, strerror(errno));
