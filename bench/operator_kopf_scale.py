@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the fake API (tests/fakekube)
 
 import kopf
 from kubernetes import client
 
+from fakekube.nodes import FakeNodeAPI
+from fakekube.server import FakeApiServer
 from lxcri_agent.kube.client import KubeNodeAPI
-from lxcri_agent.kube.fake import FakeNodeAPI
-from lxcri_agent.kube.fakeserver import FakeApiServer
 from lxcri_agent.operator.main import build_registry
 from lxcri_agent.operator.reconcile import Reconciler
 from lxcri_agent.report.model import Report, report_annotation

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the fake API (tests/fakekube)
 
+from fakekube.nodes import FakeNodeAPI
 from lxcri_agent.kube.api import JSON, WatchEvent
-from lxcri_agent.kube.fake import FakeNodeAPI
 from lxcri_agent.operator.reconcile import Reconciler
 from lxcri_agent.report.model import Report
 from lxcri_agent.report.publish import Publisher

@@ -20,9 +20,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "agent"))
+sys.path.insert(0, str(ROOT / "tests"))  # the fake API (tests/fakekube)
 
-from lxcri_agent.kube.fake import FakeNodeAPI  # noqa: E402
-from lxcri_agent.kube.fakeserver import FakeApiServer  # noqa: E402
+from fakekube.nodes import FakeNodeAPI  # noqa: E402
+from fakekube.server import FakeApiServer  # noqa: E402
 
 
 def main() -> int:

@@ -89,8 +89,8 @@ def test_container_lifecycle_with_env_i(make_host: HostFactory, runtime_tree: Tr
 
 
 def test_hooks_run_through_the_frozen_tree(make_host: HostFactory, runtime_tree: Tree, tmp_path: Path) -> None:
-    """The runtime runs hooks by re-executing itself as an interpreter (`-I -m ...`); frozen, the
-    tree must play that part, and the hooks must not inherit the bundle's LD_LIBRARY_PATH."""
+    """The runtime runs its hook points by re-executing itself (`lxcri hook`); frozen, the hooks
+    must not inherit the bundle's LD_LIBRARY_PATH."""
     if runtime_tree.stub:
         pytest.skip("the runtime is not in this checkout yet: the tree holds a stub")
     root = make_host(crio=True)

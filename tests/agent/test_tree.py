@@ -119,38 +119,6 @@ def test_startup_latency_tree_vs_venv(runtime_tree: Tree, tmp_path: Path) -> Non
     print(f"\nlxcri state (missing container): tree {t:.1f} ms, venv {v:.1f} ms")
 
 
-def test_frozen_runtime_plays_the_interpreter(runtime_tree: Tree, tmp_path: Path) -> None:
-    """The runtime re-executes sys.executable as `-I -m MODULE`; frozen, the tree must honour that,
-    and hand the programs it starts the caller's LD_LIBRARY_PATH, not the bundle's."""
-    exe = str(runtime_tree.path / tree.EXE)
-    code = "import os, sys; print(os.environ.get('LD_LIBRARY_PATH', '-'), sys.argv[1:])"
-    r = subprocess.run(
-        [exe, "-I", "-c", code, "a", "b"],
-        capture_output=True,
-        text=True,
-        env={"LD_LIBRARY_PATH": "/caller/lib"},
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["/caller/lib", "['a',", "'b']"]
-    r = subprocess.run([exe, "-I", "-c", code], capture_output=True, text=True, env={})
-    assert r.stdout.split()[0] == "-"
-    mod = tmp_path / "probe_mod.py"
-    mod.write_text("import sys\nprint('module', sys.argv[1:])\n")
-    r = subprocess.run(
-        [
-            exe,
-            "-I",
-            "-c",
-            f"import sys, runpy; sys.path.insert(0, {str(tmp_path)!r}); "
-            "sys.argv = ['x', '1']; runpy.run_module('probe_mod', run_name='__main__')",
-        ],
-        capture_output=True,
-        text=True,
-        env={},
-    )
-    assert r.stdout.strip() == "module ['1']", r.stderr
-
-
 @needs_root
 def test_container_runs_on_a_bare_root(tmp_path: Path, runtime_tree: Tree) -> None:
     """Create, start, state, delete through the installed tree on a root without liblxc or Python:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from fakekube.nodes import FakeNodeAPI
 from lxcri_agent.kube.api import JSON, ApiError, NodeAPI, WatchEvent
-from lxcri_agent.kube.fake import FakeNodeAPI
 
 REAL = bool(os.environ.get("KUBECONFIG"))
 

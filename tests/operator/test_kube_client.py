@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
+from fakekube.nodes import FakeNodeAPI
+from fakekube.server import FakeApiServer
 from lxcri_agent.kube.api import ApiError, Conflict, Expired, NotFound
 from lxcri_agent.kube.client import KubeNodeAPI
-from lxcri_agent.kube.fake import FakeNodeAPI
-from lxcri_agent.kube.fakeserver import FakeApiServer
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 import kopf
 
-from lxcri_agent.kube.fake import FakeNodeAPI
-from lxcri_agent.kube.fakeserver import FakeApiServer
+from fakekube.nodes import FakeNodeAPI
+from fakekube.server import FakeApiServer
 from lxcri_agent.operator.main import build_registry
 from lxcri_agent.operator.reconcile import Reconciler
 from lxcri_agent.report.model import Report, report_annotation

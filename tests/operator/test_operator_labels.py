@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxcri_agent.kube.fake import merge_patch
+from fakekube.nodes import merge_patch
 from lxcri_agent.operator.labels import NOT_READY, READY, desired_labels, label_value, plan
 from lxcri_agent.report.model import Report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from lxcri_agent.kube.fakeserver import FakeApiServer
+from fakekube.server import FakeApiServer
 from lxcri_agent.report.model import Report, report_annotation
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from test_operator_main import AGENT, free_port, kubeconfig
 
-from lxcri_agent.kube.fakeserver import FakeApiServer
+from fakekube.server import FakeApiServer
 from lxcri_agent.report.model import Report, report_annotation
 
 

@@ -1,7 +1,7 @@
 """The few Kubernetes API calls the reporter and the operator make, behind one small interface.
 
 Keeping them behind :class:`NodeAPI` lets the same logic run against the real API server
-(:mod:`.client`) and against an in-process fake (:mod:`.fake`) that tests and the scale
+(:mod:`.client`) and against an in-process fake (tests/fakekube, not shipped) that tests and the scale
 benchmark use, with the same failure modes (409, 410, 5xx).
 """
 

@@ -1,6 +1,6 @@
 """exec: run another process in a running container, as runc exec does.
 
-The static helper (libexec/src/init.c, exec mode) is spawned, moved into the
+The static helper (libexec/src/init_exec.c) is spawned, moved into the
 container's cgroups, joins the namespaces of the container's init, and forks the
 process. The process's pid (as the host sees it) comes back over the sync socket
 with the kernel's credentials. With --detach the helper exits at once and the

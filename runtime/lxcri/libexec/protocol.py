@@ -3,7 +3,7 @@
 Three kinds of process are at the other end: the container's init (lxcri-init; in exec
 mode, the exec helper) and the runner of liblxc's mount hook (`lxcri hook`, which runs
 in the container's mount namespace). The C side is libexec/src/ (read_spec() and
-reply() in init.c); the tags and the framing here are the same bytes.
+reply() in init_sync.c, framing in wire.h); the tags and the framing here are the same bytes.
 
 Framing: a frame is a little-endian u32 length, then that many bytes, whose first is
 the tag. The sender's pid comes with the frame as SCM_CREDENTIALS (SO_PASSCRED on
@@ -174,7 +174,7 @@ def encode(spec: InitSpec) -> bytes:
     for h in spec.hooks:
         out.append(struct.pack("<I", h.timeout) + _s(h.path) + _v(h.args) + _v(h.env))
     out.append(_s(spec.state))
-    # NO_NEW_PRIVS also tells the helper when it may load seccomp (see load_seccomp in init.c)
+    # NO_NEW_PRIVS also tells the helper when it may load seccomp (see load_seccomp in init_seccomp.c)
     out.append(struct.pack("<II", spec.target_pid, (EXEC_DETACH if spec.detach else 0)
                            | (EXEC_NO_NEW_PRIVS if spec.no_new_privs else 0)))
     out.append(_s(spec.cwd))

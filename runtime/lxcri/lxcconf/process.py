@@ -2,7 +2,7 @@
 
 rlimits, no_new_privs, oom_score_adj and sysctls are set by liblxc. User, groups,
 capabilities, umask, env, argv and the working directory are applied by lxcri's init
-helper right before exec (see libexec/src/init.c), so they are not here.
+helper right before exec (see libexec/src/init_creds.c and init_start.c), so they are not here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def process(config: dict[str, object]) -> Items:
     proc = oci_spec.process(config)
     # liblxc would chdir to the cwd with its own fds open (cgroup dirs, the runtime dir), and
     # process.cwd may say /proc/self/fd/N: a host directory. The init helper enters the cwd
-    # once only the container's fds are left, and checks it is inside the root (init.c).
+    # once only the container's fds are left, and checks it is inside the root (init_fds.c).
     items: Items = [("lxc.init.cwd", "/")]
     seen: set[str] = set()
     for i, rl in enumerate(proc.get("rlimits") or []):

@@ -1,7 +1,7 @@
 /*
  * lxcri: the command callers run. It holds no runtime logic: it hands the call
  * (argv, cwd, environment, and stdin/stdout/stderr as fds) to the warm lxcri
- * server of this installation (lxcri/zygote.py), which forks a copy of an
+ * server of this installation (lxcri/warm/), which forks a copy of an
  * interpreter that has already started and imported lxcri, runs the command
  * there, and sends back the exit status. Every runtime call is a new process
  * and CRI-O and the containerd shim call `state` all the time, so this saves

@@ -12,8 +12,7 @@
  *      mirror of this protocol: runtime/lxcri/libexec/protocol.py (the spec and its
  *      flags), with the frames read in container/create.py and container/exec.py.
  *   2. The warm socket (WARM_*): the `lxcri` client <-> the warm server. The Python
- *      mirror of this protocol: the warm server's wire module (today
- *      runtime/lxcri/zygote.py).
+ *      mirror of this protocol: runtime/lxcri/warm/wire.py.
  *
  * Tags are one byte, named for what they carry: the same byte may mean different
  * things on the two sockets ('R' is "ready" on one, "retire" on the other).

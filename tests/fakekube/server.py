@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .api import ApiError, Expired
-from .fake import FakeNodeAPI, merge_patch
+from fakekube.nodes import FakeNodeAPI, merge_patch
+from lxcri_agent.kube.api import ApiError, Expired
 
 RESOURCES = {
     "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",

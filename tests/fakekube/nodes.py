@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .api import JSON, ApiError, Conflict, Expired, NotFound, WatchEvent
+from lxcri_agent.kube.api import JSON, ApiError, Conflict, Expired, NotFound, WatchEvent
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
