@@ -63,9 +63,10 @@ def node_file(kube: Cluster, path: Path) -> str:
     return kube.node.exec("cat", str(path)).stdout.strip()
 
 
-def node_has(kube: Cluster, path: Path) -> bool:
+def run_dir(kube: Cluster, cid: str) -> str:
+    """lxcri's run dir of a container on the node (containerd's shim adds its namespace to the root)."""
     assert kube.node is not None
-    return kube.node.exec("test", "-e", str(path)).returncode == 0
+    return kube.node.exec("find", str(kube.node.runtime_root), "-maxdepth", "2", "-name", cid).stdout.strip()
 
 
 def _time_to_ready(kube: Cluster, ns: str, name: str, timeout: float) -> float | None:
@@ -97,7 +98,7 @@ def test_systemd_pod_boots_serves_and_shuts_down(kube: Cluster, ns: str, tmp_pat
     assert node_file(kube, out / "started") == "started"
     status = json.loads(kube.ok("-n", ns, "get", "pod", "systemd", "-o", "json"))["status"]
     cid = status["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    assert node_has(kube, kube.node.runtime_root / cid)  # lxcri ran it
+    assert run_dir(kube, cid), "lxcri did not run the pod's container"
     t = time.monotonic()
     kube.ok("-n", ns, "delete", "pod", "systemd", "--wait=true", "--timeout=60s", timeout=90)
     gone = time.monotonic() - t
@@ -105,7 +106,7 @@ def test_systemd_pod_boots_serves_and_shuts_down(kube: Cluster, ns: str, tmp_pat
     assert node_file(kube, out / "stopped") == "stopped", "systemd's shutdown did not stop the service"
     assert gone < 30, f"deletion took {gone:.1f} s: the stop signal did not shut systemd down"
     # nothing of the container left on the node: runtime dir, processes
-    assert not node_has(kube, kube.node.runtime_root / cid)
+    assert not run_dir(kube, cid)
     assert kube.node.exec("sh", "-c", f"grep -l {cid} /proc/[0-9]*/cgroup 2>/dev/null").stdout.strip() == ""
 
 
