@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--containerd-config", default=_containerd_config_default())
     common.add_argument("--crio-dir", default=_env("CRIO_CONFIG_DIR", "CRIO_DIR", default="/etc/crio"))
     common.add_argument("--handler", default=_env("HANDLER", default="lxcri"), help="runtime handler name")
+    common.add_argument(
+        "--lxcfs-path",
+        default=_env("LXCFS_PATH", default="/var/lib/lxcfs"),
+        help="host path where lxcfs is mounted, written into the installed runtime's settings (env LXCRI_LXCFS_PATH)",
+    )
     apply = argparse.ArgumentParser(add_help=False)
     apply.add_argument(
         "--crio-apply",
@@ -166,6 +171,7 @@ def settings(args: argparse.Namespace) -> Any:
         containerd_config=args.containerd_config,
         crio_dir=args.crio_dir,
         crio_apply=getattr(args, "crio_apply", "restart"),
+        lxcfs_path=args.lxcfs_path,
     )
 
 

@@ -264,6 +264,15 @@ def lxcfs_answers(mountpoint: Path) -> bool:
         return False
 
 
+def _note_smoke(seconds: float, ok: bool) -> None:
+    """The last smoke container's duration and result, for /metrics (the install's or this one's)."""
+    try:
+        from ..metrics import note_smoke
+    except ImportError:  # prometheus_client missing: the report does not need it
+        return
+    note_smoke(seconds, ok)
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else "no error message"
@@ -305,7 +314,9 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
     if cfg.lxcfs is not None:
         found["lxcfs"] = lxcfs_answers(Path(cfg.lxcfs))
     if cfg.smoke_binary is not None:
+        started = time.monotonic()
         failure = smoke_test(cfg, run, f"lxcri-probe-{os.getpid()}-{time.monotonic_ns()}")
+        _note_smoke(time.monotonic() - started, not failure)
         if failure:
             return Report(ready=False, reason=failure, **found)
     return Report(ready=True, **found)
