@@ -56,7 +56,7 @@ def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
         return tree.read_id(link.resolve().parent) if link.exists() else None
 
     node = metrics.NodeCollector(metrics.runtime_lister(host.path(s.runtime_path), roots), version,
-                                 host.path(s.lxcfs_path) if s.lxcfs_path else None)
+                                 host.path(s.lxcfs_path) if s.lxcfs_path else None, s.lxcfs_path or None)
     return metrics.Metrics(calls, node)
 
 
