@@ -356,7 +356,9 @@ def test_metrics_scraped_from_the_agent(cluster: Cluster) -> None:
     assert got[("lxcri_agent_smoke_success", ())] == 1
     assert [k for k in got if k[0] == "lxcri_agent_tree_info" and got[k] == 1], "no installed tree version"
     assert got[("lxcri_agent_cri_restarts_total", (("action", "restart"), ("service", c.cri)))] >= 1
-    for command in ("create", "start", "state"):
+    # CRI-O's conmon asks `state` after every start; containerd's shim keeps its own account of a
+    # running container and asks only on exits
+    for command in ("create", "start", "state") if c.cri == "crio" else ("create", "start"):
         key = ("lxcri_runtime_call_duration_seconds_count", (("command", command), ("result", "ok")))
         assert got.get(key, 0) > 0, f"no {command} counted: {sorted(k for k in got if 'call' in k[0])}"
     assert got[("lxcri_containers", (("status", "running"),))] >= 1  # lx1 and its sandbox
