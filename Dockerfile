@@ -28,8 +28,9 @@ RUN env -i /usr/lib/lxcri-agent/tree/lxcri --version \
 
 FROM ${DEBIAN}
 # python3: the agent itself; util-linux: nsenter for --restart-cmd on hosts without systemd;
-# busybox-static: the one binary of the smoke container (install check and node report)
-RUN apt-get update && apt-get install -y --no-install-recommends python3 util-linux busybox-static \
+# busybox-static: the one binary of the smoke container (install check and node report);
+# lxcfs and fuse3: the chart's lxcfs DaemonSet runs this image too
+RUN apt-get update && apt-get install -y --no-install-recommends python3 util-linux busybox-static lxcfs fuse3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /venv /venv
 COPY --from=build /usr/lib/lxcri-agent/tree /usr/lib/lxcri-agent/tree

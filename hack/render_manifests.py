@@ -4,8 +4,8 @@
     python hack/render_manifests.py --check  # exit 1 if manifests/ is out of date
 
 For `kubectl apply -f manifests/` users, who get exactly what `helm install` with default
-values would create (minus the `helm test` pod and NOTES), in an order that applies cleanly
-in one pass: the CRD and identities first, workloads after their permissions.
+values would create (minus the `helm test` pod, the pre-delete hook and NOTES), in an order
+that applies cleanly in one pass: the CRD and identities first, workloads after their permissions.
 The Helm engine runs in-process (helm-python-sdk): no helm binary, no cluster.
 """
 
@@ -25,23 +25,38 @@ OUTPUT = ROOT / "manifests" / "lxcri.yaml"
 RELEASE, NAMESPACE = "lxcri", "lxcri-system"
 ORDER = ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
          "RoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "DaemonSet",
-         "Deployment", "RuntimeClass"]
+         "Deployment", "Service", "ServiceMonitor", "RuntimeClass"]
 HEADER = f"""\
 # Generated from charts/lxcri with default values by hack/render_manifests.py: do not edit.
 # Equivalent to `helm install {RELEASE} charts/lxcri -n {NAMESPACE}`; create the namespace first:
 #   kubectl create namespace {NAMESPACE} && kubectl apply -f manifests/
-# Uninstall (the agents first, while their RBAC exists; see docs/agent.md):
+# Uninstall (the agents first, while their RBAC exists, as the chart's pre-delete hook does; docs/agent.md):
 #   kubectl -n {NAMESPACE} delete daemonset lxcri-agent --cascade=foreground && kubectl delete -f manifests/
 """
 
 
-def rendered_objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every object the chart renders (tests and NOTES excluded), in apply order."""
+def _all_objects(values: dict[str, Any] | None) -> list[dict[str, Any]]:
     with helm.Chart.load(CHART) as chart:
         out = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    docs = [doc for path, text in sorted(out.items())
+    return [doc for path, text in sorted(out.items())
             if path.endswith((".yaml", ".yml")) and "/tests/" not in path
             for doc in yaml.safe_load_all(text) if doc]
+
+
+def _hook(doc: dict[str, Any]) -> str:
+    return str((doc["metadata"].get("annotations") or {}).get("helm.sh/hook", ""))
+
+
+def hook_objects(hook: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The objects of one Helm hook (e.g. "pre-delete"), by weight: what Helm creates, in order,
+    before that event. Not in manifests/: kubectl has no hooks."""
+    docs = [d for d in _all_objects(values) if hook in _hook(d).split(",")]
+    return sorted(docs, key=lambda d: int(d["metadata"]["annotations"].get("helm.sh/hook-weight", "0")))
+
+
+def rendered_objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every object the chart renders (tests, hooks and NOTES excluded), in apply order."""
+    docs = [d for d in _all_objects(values) if not _hook(d)]
 
     def rank(doc: dict[str, Any]) -> tuple[int, str]:
         kind = doc["kind"]

@@ -24,8 +24,10 @@ mkdir -p "$ROOT" "$WORK/debs"
 chmod 755 "$WORK" && chown _apt "$WORK/debs" 2>/dev/null || true
 
 # 1. Debian packages: the interpreter, the C libraries its stdlib modules load, busybox
+# lxcfs, libfuse3-3 and fuse3 (fusermount3): the chart's lxcfs DaemonSet runs this image too
 PKGS=(libc6 libgcc-s1 python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
-      libssl3 libffi8 zlib1g libexpat1 libbz2-1.0 liblzma5 libuuid1 libcrypt1 busybox-static)
+      libssl3 libffi8 zlib1g libexpat1 libbz2-1.0 liblzma5 libuuid1 libcrypt1 busybox-static
+      lxcfs libfuse3-3 fuse3)
 for p in "${PKGS[@]}"; do
   deb=$(ls -v /var/cache/apt/archives/"${p}"_*_amd64.deb 2>/dev/null | tail -1 || true)
   if [ -z "$deb" ]; then
@@ -39,7 +41,8 @@ done
 rm -rf "$ROOT"/usr/share/{doc,man,info,lintian,locale,binfmts,pixmaps,applications} "$ROOT"/usr/lib/x86_64-linux-gnu/gconv \
        "$ROOT"/usr/lib/python3.11/{test,idlelib,tkinter,turtledemo,ensurepip,lib2to3,pydoc_data,distutils,venv} \
        "$ROOT"/usr/lib/python3.11/config-* "$ROOT"/etc/python3.11/sitecustomize.py "$ROOT"/usr/bin/pydoc* \
-       "$ROOT"/usr/lib/x86_64-linux-gnu/{engines-3,ossl-modules} "$ROOT"/sbin "$ROOT"/usr/sbin
+       "$ROOT"/usr/lib/x86_64-linux-gnu/{engines-3,ossl-modules} "$ROOT"/sbin "$ROOT"/usr/sbin \
+       "$ROOT"/etc/init.d "$ROOT"/lib/systemd "$ROOT"/lib/udev
 find "$ROOT" -name __pycache__ -prune -exec rm -rf {} +
 
 # 3. the agent's packages (lxcri, lxcri_agent and their runtime dependencies) from .venv;
@@ -96,7 +99,7 @@ for cmd in lxcri-agent:lxcri_agent.cli lxcri-operator:lxcri_agent.operator.main;
   chmod 755 "$ROOT/usr/bin/${cmd%%:*}"
 done
 ln -sf python3.11 "$ROOT/usr/bin/python3"
-for a in sh nsenter mount umount mkdir cat ls env unshare sleep rm; do ln -sf busybox "$ROOT/bin/$a"; done
+for a in sh nsenter mount umount mkdir cat ls env unshare sleep rm grep; do ln -sf busybox "$ROOT/bin/$a"; done
 mkdir -p "$ROOT"/{etc,tmp,host,run/lxc,root,var/tmp,proc,sys,dev}
 chmod 1777 "$ROOT/tmp" "$ROOT/var/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/nonexistent:/bin/false\n' > "$ROOT/etc/passwd"
@@ -114,7 +117,8 @@ tar -C "$ROOT" --numeric-owner -cf - . | "$PODMAN" import \
 OCI=$(command -v runc || true)
 RUN=("$PODMAN" run ${OCI:+--runtime "$OCI"} --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=20000:20000)
 "${RUN[@]}" --entrypoint /usr/bin/python3.11 "$TAG" -I -c \
-  'import kopf, kubernetes, aiohttp, jeepney, tomlkit, lxcri_agent.cli, lxcri_agent.operator.main, lxcri_agent.report'
+  'import kopf, kubernetes, aiohttp, jeepney, tomlkit, prometheus_client, lxcri_agent.cli, lxcri_agent.operator.main, lxcri_agent.report, lxcri_agent.leave'
+"${RUN[@]}" --entrypoint /usr/bin/lxcfs "$TAG" --version >/dev/null
 "${RUN[@]}" "$TAG" --version >/dev/null
 "${RUN[@]}" --entrypoint /bin/env "$TAG" -i /usr/lib/lxcri-agent/tree/lxcri --version >/dev/null
 "${RUN[@]}" --entrypoint /bin/env "$TAG" -i /usr/lib/lxcri-agent/tree/lxcri features >/dev/null

@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--containerd-config", default=_containerd_config_default())
     common.add_argument("--crio-dir", default=_env("CRIO_CONFIG_DIR", "CRIO_DIR", default="/etc/crio"))
     common.add_argument("--handler", default=_env("HANDLER", default="lxcri"), help="runtime handler name")
+    common.add_argument(
+        "--lxcfs-path",
+        default=_env("LXCFS_PATH", default="/var/lib/lxcfs"),
+        help="host path where lxcfs is mounted, written into the installed runtime's settings (env LXCRI_LXCFS_PATH)",
+    )
     apply = argparse.ArgumentParser(add_help=False)
     apply.add_argument(
         "--crio-apply",
@@ -122,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("build-tree", help="build the self-contained runtime tree (image build)")
     bt.add_argument("out", type=Path)
     bt.add_argument("--paths", type=Path, action="append", default=[], help="extra import root for `lxcri`")
+    leave = sub.add_parser("leave-cluster", help="the chart's pre-delete hook: agents off every node first")
+    leave.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or _env("NAMESPACE"))
+    leave.add_argument("--daemonset", default=_env("DAEMONSET_NAME", "DAEMONSET", default="lxcri-agent"))
+    leave.add_argument("--label-prefix", default=_env("LABEL_PREFIX", default="lxcri.linuxcontainers.org"))
+    leave.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the agents")
     run = sub.add_parser("run", parents=[common, apply, inst], help="the DaemonSet's main")
     run.add_argument(
         "--listen", default=_listen_default(), help="address of /healthz and /readyz (env LXCRI_HEALTH_PORT)"
@@ -166,6 +176,7 @@ def settings(args: argparse.Namespace) -> Any:
         containerd_config=args.containerd_config,
         crio_dir=args.crio_dir,
         crio_apply=getattr(args, "crio_apply", "restart"),
+        lxcfs_path=args.lxcfs_path,
     )
 
 
@@ -196,6 +207,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         built = tree_mod.build(args.out, paths=tuple(args.paths))
         print(f"{built} {tree_mod.read_id(built)}")
         return 0
+    if args.command == "leave-cluster":
+        from .leave import leave_cluster
+
+        if not args.namespace:
+            raise SystemExit("lxcri-agent leave-cluster: --namespace (or POD_NAMESPACE) is required")
+        return leave_cluster(args.namespace, args.daemonset, args.label_prefix, args.timeout)
     from .hostfs import HostRoot
     from .install import plan
 

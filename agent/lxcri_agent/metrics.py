@@ -149,21 +149,23 @@ def warm_servers(proc: str = "/proc") -> list[int]:
     return out
 
 
-def lxcfs_up(mountpoint: Path) -> bool:
+def lxcfs_up(mountpoint: Path, host_path: str | None = None) -> bool:
     """lxcfs is mounted there and answers: the node report's own check."""
     from .report.probe import lxcfs_answers
 
-    return lxcfs_answers(mountpoint)
+    return lxcfs_answers(mountpoint, host_path)
 
 
 class NodeCollector(Collector):
     """Facts read at scrape time."""
 
     def __init__(self, list_containers: Callable[[], Iterable[dict[str, object]]],
-                 version: Callable[[], str | None], lxcfs_path: Path | None) -> None:
+                 version: Callable[[], str | None], lxcfs_path: Path | None,
+                 lxcfs_host_path: str | None = None) -> None:
         self.list_containers = list_containers
         self.version = version
         self.lxcfs_path = lxcfs_path
+        self.lxcfs_host_path = lxcfs_host_path
 
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily("lxcri_agent_tree_info", "The runtime tree installed on this node", labels=["version"])
@@ -189,7 +191,7 @@ class NodeCollector(Collector):
                                 value=sum(servers))
         if self.lxcfs_path is not None:
             yield GaugeMetricFamily("lxcri_lxcfs_up", "1 when lxcfs is mounted at the runtime's lxcfs_path and "
-                                    "answers", value=1 if lxcfs_up(self.lxcfs_path) else 0)
+                                    "answers", value=1 if lxcfs_up(self.lxcfs_path, self.lxcfs_host_path) else 0)
 
 
 def runtime_lister(exe: Path, roots: list[str]) -> Callable[[], list[dict[str, object]]]:
@@ -203,7 +205,7 @@ def runtime_lister(exe: Path, roots: list[str]) -> Callable[[], list[dict[str, o
             if not os.path.isdir(root):
                 continue
             r = subprocess.run([str(exe), "--root", root, "list", "--format", "json"], capture_output=True,
-                               text=True, timeout=10, env={"LXCRI_CALL_LOG": ""})
+                               text=True, timeout=10, env={"LXCRI_CALL_LOG": "", "LXCRI_WARM_SERVER": "0"})
             if r.returncode == 0 and r.stdout.strip():
                 out += [c for c in json.loads(r.stdout) if isinstance(c, dict)]
         return out

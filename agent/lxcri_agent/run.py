@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import health as health_mod
-from . import log
+from . import log, metrics
 from .errors import AgentError
 from .hostfs import HostRoot
 from .install import containerd, plan
@@ -36,6 +36,28 @@ class RunOptions:
     smoke_binary: Path | None = None
     retry: float = 30.0  # after a failed install or an owed restart
     resync: float = 600.0  # re-check (a no-op when nothing drifted)
+    metrics: bool = True  # serve /metrics on the health port
+
+
+def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
+    """/metrics for this node: the call log the installed runtime writes (created here, so that the
+    runtime starts appending: see lxcri/calllog.py), and the facts read at scrape time."""
+    from . import tree
+
+    calls = metrics.CallLog(host.path(s.call_log))
+    root = s.runtime_root.rstrip("/")
+    # CRI-O's containers are directly under the runtime root, containerd's shim adds its namespace
+    roots = [str(host.path(r)) for r in (root, f"{root}/k8s.io")]
+
+    def version() -> str | None:
+        link = host.path(s.runtime_path)
+        if not link.is_symlink():
+            return None
+        return tree.read_id(link.resolve().parent) if link.exists() else None
+
+    node = metrics.NodeCollector(metrics.runtime_lister(host.path(s.runtime_path), roots), version,
+                                 host.path(s.lxcfs_path) if s.lxcfs_path else None, s.lxcfs_path or None)
+    return metrics.Metrics(calls, node)
 
 
 def _start_reporter(opts: RunOptions, stop: threading.Event) -> threading.Thread | None:
@@ -94,7 +116,8 @@ def run(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    server = health_mod.serve(opts.listen, health)
+    served = node_metrics(host, s) if opts.metrics else None
+    server = health_mod.serve(opts.listen, health, served.render if served else None)
     if opts.smoke_binary is not None:
         from . import podenv
 
@@ -108,6 +131,8 @@ def run(
                     health.set(False, "installed, but owed: " + "; ".join(out.pending))
                 else:
                     health.set(True, f"installed: {out.version}")
+                    if served is not None and served.calls is not None:
+                        _ensure_call_log(served.calls)
             except AgentError as err:
                 lg.error("install failed; retrying", error=str(err), retry_s=opts.retry)
                 health.set(False, str(err))
@@ -119,8 +144,10 @@ def run(
             # that it knows the handler; before that the node must not attract such pods
             if reporter is None and health.get()[0]:
                 reporter = _start_reporter(opts, stop)
+            metrics.note_installed(health.get()[0])
             stop.wait(opts.resync if health.get()[0] else opts.retry)
         health.set(False, "terminating")
+        metrics.note_installed(False)
         if _rolling_update(opts, cluster):
             lg.info("the DaemonSet still selects this node (rolling update): lxcri stays installed")
             return 0
@@ -132,6 +159,17 @@ def run(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _ensure_call_log(calls: metrics.CallLog) -> None:
+    """Only where the runtime root exists (the chart's hostPath makes it): the agent creates no
+    host directory for its metrics that an uninstall would then have to know about."""
+    if not calls.path.parent.is_dir():
+        return
+    try:
+        calls.ensure()
+    except OSError as err:  # metrics are not worth an unready node
+        log.get("run").warning("cannot create the runtime's call log: no call metrics", error=str(err))
 
 
 def _rolling_update(opts: RunOptions, cluster: ClusterReader | None) -> bool:

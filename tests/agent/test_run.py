@@ -227,3 +227,32 @@ def test_unexpected_error_keeps_the_loop_alive(
     wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
     assert calls["n"] >= 2
     agent.sigterm()
+
+
+def test_metrics_served_and_the_runtime_told_where_to_log(
+    make_host: HostFactory, runtime_tree: Tree, recorder: Recorder
+) -> None:
+    """/metrics beside the probes; the installed runtime's settings name the call log the agent
+    created in the runtime root (which the chart mounts), and uninstall leaves neither behind."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    root = make_host(crio=True)
+    (root / "run" / "lxcri").mkdir(parents=True)  # the chart's hostPath for the runtime root
+    before = snapshot(root)
+    agent = Agent(root, runtime_tree, cluster_with(selecting=False), recorder)
+    wait_for(lambda: probe(agent.health, "/readyz")[0] == 200)
+    settings = json.loads((root / "opt/lxcri/etc/lxcri.json").read_text())
+    assert settings == {"call_log": "/run/lxcri/calls.log", "lxcfs_path": "/var/lib/lxcfs"}
+    wait_for(lambda: (root / "run/lxcri/calls.log").exists())
+    (root / "run/lxcri/calls.log").write_text("create 0 120000\nstart 0 5000\nstate 1 900\n")
+    with urllib.request.urlopen(f"http://{agent.health.address}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples[("lxcri_agent_installed", ())] == 1
+    assert samples[("lxcri_agent_cri_restarts_total", (("action", "restart"), ("service", "crio")))] >= 1
+    assert samples[("lxcri_runtime_call_duration_seconds_count", (("command", "create"), ("result", "ok")))] >= 1
+    assert samples[("lxcri_runtime_call_duration_seconds_count", (("command", "state"), ("result", "error")))] >= 1
+    assert ("lxcri_lxcfs_up", ()) in samples
+    assert agent.sigterm() == 0
+    assert snapshot(root) == before

@@ -21,6 +21,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"operator": {"replicas": 2}, "labelPrefix": "lxcri.example.com", "logLevel": "debug"},
     {"operator": {"enabled": False}, "agent": {"restrictToOwnNode": False}},
     {"operator": {"peering": "", "replicas": 1}},
+    {"lxcfs": {"enabled": False}, "metrics": {"scrapeAnnotations": False}, "uninstallHook": {"enabled": False}},
+    {"lxcfs": {"path": "/srv/lxcfs"}, "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "p"}}}},
 ]
 
 
@@ -35,6 +37,8 @@ def test_every_object_is_valid_kubernetes(render: Callable[..., Objects], values
     objects = render(values, tests=True)
     assert objects
     for obj in objects:
+        if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # the Prometheus Operator's CRD: not in the Kubernetes schemas (checked below)
         kubernetes_validate.validate(obj, KUBE, strict=True)
 
 
@@ -50,6 +54,11 @@ def test_default_objects(render: Callable[..., Objects]) -> None:
         ("ValidatingAdmissionPolicy", "lxcri-agent-own-node"),
         ("ValidatingAdmissionPolicyBinding", "lxcri-agent-own-node"),
         ("DaemonSet", "lxcri-agent"), ("Deployment", "lxcri-operator"), ("RuntimeClass", "lxcri"),
+        ("DaemonSet", "lxcri-lxcfs"),
+        # the pre-delete hook (Helm runs it at uninstall; not in manifests/)
+        ("ServiceAccount", "lxcri-uninstall"), ("ClusterRole", "lxcri-uninstall"),
+        ("ClusterRoleBinding", "lxcri-uninstall"), ("Role", "lxcri-uninstall"), ("RoleBinding", "lxcri-uninstall"),
+        ("Job", "lxcri-uninstall"),
     ])
 
 
@@ -65,7 +74,7 @@ def test_runtimeclass_selects_ready_nodes(render: Callable[..., Objects]) -> Non
 
 
 def test_daemonset_contract(render: Callable[..., Objects]) -> None:
-    ds = one(render(), "DaemonSet")
+    ds = one(render(), "DaemonSet", "lxcri-agent")
     spec = ds["spec"]["template"]["spec"]
     assert spec["priorityClassName"] == "system-node-critical"
     assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
@@ -80,7 +89,7 @@ def test_daemonset_contract(render: Callable[..., Objects]) -> None:
 
 
 def host_paths(objects: Objects) -> dict[str, str]:
-    spec = one(objects, "DaemonSet")["spec"]["template"]["spec"]
+    spec = one(objects, "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]
     return {v["hostPath"]["path"]: v["hostPath"]["type"] for v in spec["volumes"] if "hostPath" in v}
 
 
@@ -105,8 +114,8 @@ def test_host_mounts_are_narrow(render: Callable[..., Objects]) -> None:
 
 def test_privilege_follows_the_smoke_test(render: Callable[..., Objects]) -> None:
     def sc(values: dict[str, Any]) -> dict[str, Any]:
-        sc: dict[str, Any] = one(render(values), "DaemonSet")["spec"]["template"]["spec"]["containers"][0][
-            "securityContext"]
+        ds = one(render(values), "DaemonSet", "lxcri-agent")
+        sc: dict[str, Any] = ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]
         return sc
 
     assert sc({})["privileged"] is True
@@ -219,7 +228,7 @@ def test_schema_rejects_bad_values(chart: helm.Chart, values: dict[str, Any], wh
 
 def test_smoke_containers_lock_inside_the_pod(render: Callable[..., Objects]) -> None:
     """liblxc locks under /run/lxc: the pod's own (writable, not the host's) for its smoke containers."""
-    spec = one(render(), "DaemonSet")["spec"]["template"]["spec"]
+    spec = one(render(), "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes[mounts["/run/lxc"]]
@@ -229,10 +238,10 @@ def test_smoke_containers_lock_inside_the_pod(render: Callable[..., Objects]) ->
 def test_cri_restart_command_value(render: Callable[..., Objects]) -> None:
     cmd = "nsenter -t 42 -m -u -i -n -p -- /state/cluster --state /state restart-cri"
     env = {e["name"]: e.get("value") for e in
-           one(render({"agent": {"criRestartCommand": cmd}}), "DaemonSet")["spec"]["template"]["spec"]
+           one(render({"agent": {"criRestartCommand": cmd}}), "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]
            ["containers"][0]["env"]}
     assert env["LXCRI_RESTART_CMDS"] == f"crio={cmd};containerd={cmd}"
-    default = one(render(), "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["env"]
+    default = one(render(), "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert "LXCRI_RESTART_CMDS" not in {e["name"] for e in default}
 
 
@@ -240,3 +249,84 @@ def test_operator_needs_no_passwd_entry(render: Callable[..., Objects]) -> None:
     objects = render()
     operator_env = {e["name"] for e in one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "USER" in operator_env  # kopf's peering asks for a user name: no passwd lookup
+
+
+def test_metrics_scrape_annotations_and_service_monitor(render: Callable[..., Objects]) -> None:
+    ds = one(render(), "DaemonSet", "lxcri-agent")
+    notes = ds["spec"]["template"]["metadata"]["annotations"]
+    assert notes == {"prometheus.io/scrape": "true", "prometheus.io/port": "8090", "prometheus.io/path": "/metrics"}
+    assert not [o for o in render() if o["kind"] in ("Service", "ServiceMonitor")]  # off by default
+    off = one(render({"metrics": {"scrapeAnnotations": False}, "agent": {"podAnnotations": {"a": "b"}}}),
+              "DaemonSet", "lxcri-agent")
+    assert off["spec"]["template"]["metadata"]["annotations"] == {"a": "b"}
+    objects = render({"metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "p"}}},
+                      "agent": {"healthPort": 9100}})
+    svc, sm = one(objects, "Service"), one(objects, "ServiceMonitor")
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"] == {"app.kubernetes.io/name": "lxcri", "app.kubernetes.io/component": "agent"}
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9100, "targetPort": "health"}]
+    assert sm["metadata"]["labels"]["release"] == "p"
+    assert svc["metadata"]["labels"] | sm["spec"]["selector"]["matchLabels"] == svc["metadata"]["labels"]
+    assert sm["spec"]["endpoints"][0] | {"relabelings": None} == {"port": "metrics", "path": "/metrics",
+                                                                   "interval": "15s", "relabelings": None}
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": ["lxcri-system"]}
+
+
+def test_lxcfs_daemonset(render: Callable[..., Objects]) -> None:
+    objects = render()
+    agent = one(objects, "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]
+    lx = one(objects, "DaemonSet", "lxcri-lxcfs")
+    spec = lx["spec"]["template"]["spec"]
+    # upgrades never restart lxcfs under running containers
+    assert lx["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    # the same nodes as the agent
+    for key in ("nodeSelector", "tolerations"):
+        assert spec[key] == agent[key]
+    assert spec["hostPID"] is True and spec["automountServiceAccountToken"] is False
+    (c,) = spec["containers"]
+    assert c["securityContext"]["privileged"] is True
+    script = c["args"][0]
+    assert "lxcfs -f --enable-cfs" in script and 'umount -l "$P"' in script and "trap" in script
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "lxcfs")
+    assert mount == {"name": "lxcfs", "mountPath": "/var/lib/lxcfs", "mountPropagation": "Bidirectional"}
+    assert {"name": "lxcfs", "hostPath": {"path": "/var/lib/lxcfs", "type": "DirectoryOrCreate"}} in spec["volumes"]
+    # the agent tells the runtime where lxcfs is, and does not mount it (no propagation needed)
+    env = {e["name"]: e.get("value") for e in agent["containers"][0]["env"]}
+    assert env["LXCRI_LXCFS_PATH"] == "/var/lib/lxcfs"
+    assert "/var/lib/lxcfs" not in host_paths(objects)
+    moved = render({"lxcfs": {"path": "/srv/lxcfs"}})
+    env = {e["name"]: e.get("value")
+           for e in one(moved, "DaemonSet", "lxcri-agent")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LXCRI_LXCFS_PATH"] == "/srv/lxcfs"
+    assert one(moved, "DaemonSet", "lxcri-lxcfs")["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "LXCFS_PATH", "value": "/srv/lxcfs"}]
+    assert not [o for o in render({"lxcfs": {"enabled": False}}) if o["metadata"]["name"] == "lxcri-lxcfs"]
+    caps = one(render({"agent": {"smokeTest": False}}), "DaemonSet", "lxcri-agent")[
+        "spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
+    assert "SYS_PTRACE" in caps  # lxcfs health through /proc/PID/root
+
+
+def test_uninstall_hook(render: Callable[..., Objects]) -> None:
+    objects = render()
+    hooks = [o for o in objects if (o["metadata"].get("annotations") or {}).get("helm.sh/hook")]
+    assert {o["kind"] for o in hooks} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                                          "RoleBinding", "Job"}
+    for o in hooks:
+        notes = o["metadata"]["annotations"]
+        assert notes["helm.sh/hook"] == "pre-delete"
+        assert notes["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+        # its identity exists before the Job runs
+        assert int(notes["helm.sh/hook-weight"]) < 0 or o["kind"] == "Job"
+    job = one(objects, "Job")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "lxcri-uninstall"
+    (c,) = pod["containers"]
+    assert c["command"] == ["lxcri-agent"] and c["args"][0] == "leave-cluster"
+    assert "--daemonset=lxcri-agent" in c["args"] and "--label-prefix=lxcri.linuxcontainers.org" in c["args"]
+    assert c["securityContext"]["runAsNonRoot"] is True
+    role = one(objects, "Role", "lxcri-uninstall")
+    assert {"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": ["lxcri-agent"],
+            "verbs": ["get", "delete"]} in role["rules"]
+    assert one(objects, "ClusterRole", "lxcri-uninstall")["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]}]
+    assert not [o for o in render({"uninstallHook": {"enabled": False}}) if o["kind"] == "Job"]

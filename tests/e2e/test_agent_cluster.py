@@ -8,6 +8,10 @@ and `kubectl delete -f manifests/` do). The node's paths (prefix, state dir) are
 cluster's state dir through the chart's values, so the host's /opt is never touched; /run is the
 cluster's private tmpfs.
 
+Also: a real scrape of the agent's /metrics, and a pod with lxcri's lxcfs annotation served by the
+chart's lxcfs (its memory and CPU limits in its /proc). The uninstall is `helm uninstall`'s: the
+chart's pre-delete hook, then the release's objects.
+
 Run:  flock -o /tmp/lxcri-heavy.lock .venv/bin/pytest -q tests/e2e/test_agent_cluster.py
 (about 4 minutes per CRI on 2 cores, most of it the image build, the cluster start and the
 agent's first install; the figures are printed with -s).
@@ -15,6 +19,7 @@ agent's first install; the figures are printed with -s).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -92,6 +97,15 @@ class Cluster:
         doc: dict[str, Any] = json.loads(self.kubectl("get", "node", self.facts["NODE_NAME"], "-o", "json"))
         return doc
 
+    @property
+    def lxcfs_path(self) -> str:
+        return f"{self.state}/lxcfs"
+
+    def lxcfs_mounted(self) -> bool:
+        """A fuse.lxcfs mount in the cluster's mount namespace (the node's, for its pods)."""
+        return bool(self.exec("sh", "-c", f"grep ' {self.lxcfs_path} .* fuse.lxcfs ' /proc/self/mountinfo",
+                              check=False).strip())
+
     def owned_marks(self) -> dict[str, str]:
         meta = self.node()["metadata"]
         return {k: v for k, v in {**meta.get("labels", {}), **meta.get("annotations", {})}.items()
@@ -145,7 +159,8 @@ def cluster(request: pytest.FixtureRequest, agent_images: dict[str, Path]) -> It
     kube = shared_kube()
     assert kube is not None
     cri: str = request.param
-    name = f"kt-agent-{cri}"
+    # one cluster per checkout and CRI: two worktrees on one machine never share (or purge) one
+    name = f"kta-{hashlib.sha256(str(REPO).encode()).hexdigest()[:6]}-{cri}"
     script = kube / "cluster"
     state = Path(f"/var/tmp/{name}")
     sh(str(script), "--name", name, "--state", str(state), "down", "--purge", check=False)
@@ -162,8 +177,13 @@ def cluster(request: pytest.FixtureRequest, agent_images: dict[str, Path]) -> It
             else:
                 c.exec("podman", "--root", f"{state}/crio/storage", "--runroot", f"{state}/run/crio/storage",
                        "load", "-q", "-i", str(archive))
+        # the chart's lxcfs propagates its mount to the node (Bidirectional), which needs the node's
+        # path on a shared mount: systemd makes / shared, this cluster's mount namespace is private
+        c.exec("sh", "-c", f"mkdir -p {c.lxcfs_path} && mount --bind {c.lxcfs_path} {c.lxcfs_path} && "
+               f"mount --make-shared {c.lxcfs_path}")
         yield c
     finally:
+        c.exec("umount", "-l", c.lxcfs_path, check=False)
         print(f"\n[{cri}] timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in c.timings.items()))
         sh(*c.cmd, "down", "--purge", check=False)
 
@@ -182,6 +202,7 @@ def values(c: Cluster, tag: str) -> dict[str, Any]:
             "containerdConfigDir": f"{state}/etc/containerd",
         },
         "agent": {"criRestartCommand": c.facts["CRI_RESTART"], "reportInterval": 30},
+        "lxcfs": {"path": c.lxcfs_path},
         "tests": {"image": BUSYBOX},
     }
 
@@ -287,6 +308,76 @@ def test_install_ready_and_a_pod_of_the_runtimeclass(cluster: Cluster) -> None:
     print(f"\n[{c.cri}] lxcri pod's runtime processes: {sorted(from_tree)}")
 
 
+LXCFS_POD = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lxcfs1
+  namespace: default
+  annotations: {lxcri.linuxcontainers.org/lxcfs: "true"}
+spec:
+  runtimeClassName: lxcri
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: c
+      image: BUSYBOX
+      imagePullPolicy: Never
+      resources:
+        limits: {memory: 64Mi, cpu: "1"}
+      command: ["/bin/sh", "-c"]
+      args: ["grep MemTotal /proc/meminfo; echo cpus=$(grep -c ^processor /proc/cpuinfo); exec sleep 3600"]
+"""
+
+
+def scrape(c: Cluster) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics of the agent pod, fetched from the node as Prometheus would (pod IP, health port)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    ip = c.kubectl("get", "pod", "-n", NS, "-l", "app.kubernetes.io/component=agent", "-o",
+                   "jsonpath={.items[0].status.podIP}").strip()
+    ds = json.loads(c.kubectl("get", "daemonset", "-n", NS, "lxcri-agent", "-o", "json"))
+    notes = ds["spec"]["template"]["metadata"]["annotations"]
+    assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == "/metrics"
+    url = f"http://{ip}:{notes['prometheus.io/port']}/metrics"
+    text = c.exec("python3", "-c", f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=20)"
+                  ".read().decode())")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_scraped_from_the_agent(cluster: Cluster) -> None:
+    c = cluster
+    got = scrape(c)
+    names = sorted({k[0] for k in got})
+    print(f"\n[{c.cri}] metric names: {names}")
+    assert got[("lxcri_agent_installed", ())] == 1
+    assert got[("lxcri_agent_smoke_duration_seconds", ())] > 0
+    assert got[("lxcri_agent_smoke_success", ())] == 1
+    assert [k for k in got if k[0] == "lxcri_agent_tree_info" and got[k] == 1], "no installed tree version"
+    assert got[("lxcri_agent_cri_restarts_total", (("action", "restart"), ("service", c.cri)))] >= 1
+    # CRI-O's conmon asks `state` after every start; containerd's shim keeps its own account of a
+    # running container and asks only on exits
+    for command in ("create", "start", "state") if c.cri == "crio" else ("create", "start"):
+        key = ("lxcri_runtime_call_duration_seconds_count", (("command", command), ("result", "ok")))
+        assert got.get(key, 0) > 0, f"no {command} counted: {sorted(k for k in got if 'call' in k[0])}"
+    assert got[("lxcri_containers", (("status", "running"),))] >= 1  # lx1 and its sandbox
+    assert ("lxcri_warm_server_up", ()) in got and ("lxcri_warm_server_memory_bytes", ()) in got
+    assert got[("lxcri_lxcfs_up", ())] == 1
+
+
+def test_lxcfs_pod_through_the_charts_lxcfs(cluster: Cluster) -> None:
+    c = cluster
+    assert c.lxcfs_mounted(), "the chart's lxcfs did not reach the node"
+    wait_for("lxcfs label", lambda: c.owned_marks().get(f"{PREFIX_KEY}/lxcfs") == "true", 120, every=3, c=c)
+    c.kubectl("apply", "-f", "-", input=LXCFS_POD.replace("BUSYBOX", BUSYBOX))
+    wait_for("lxcfs pod Running", lambda: pod_phase(c, "lxcfs1") == "Running", 120, c=c)
+    out = wait_for("lxcfs pod output", lambda: "cpus=" in (o := c.kubectl("logs", "lxcfs1")) and o, 30, c=c)
+    assert "65536 kB" in out.split("cpus=")[0], out
+    assert "cpus=1" in out, out
+    c.kubectl("delete", "pod", "lxcfs1", "--wait=true", "--timeout=60s")
+
+
 def test_upgrade_replaces_the_tree_without_disruption(cluster: Cluster) -> None:
     c = cluster
     prefix = values(c, TAG1)["install"]["prefix"]
@@ -317,10 +408,16 @@ def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
     c.kubectl("delete", "pod", "lx1", "lx2", "--wait=true", "--timeout=120s")
     t = time.monotonic()
     manifest = rendered(c, TAG2)
-    # the documented uninstall (docs/agent.md): the agents' DaemonSet first, waiting for its pods
-    # (each uninstalls from its node while the release's RBAC still exists), then everything else
-    c.kubectl("delete", "-n", NS, "daemonset", "lxcri-agent", "--cascade=foreground", "--wait=true", "--timeout=240s")
+    # `helm uninstall`: the pre-delete hook's objects in weight order, wait for its Job (it deletes
+    # the agents in the foreground; each uninstalls from its node while the release's RBAC still
+    # exists), then every object of the release, then the hook's objects (hook-succeeded)
+    docs = renderer().hook_objects("pre-delete", values(c, TAG2))
+    hooks = "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+    c.kubectl("apply", "-f", "-", input=hooks)
+    c.kubectl("wait", "-n", NS, "--for=condition=Complete", "job/lxcri-uninstall", "--timeout=400s")
+    print(f"\n[{c.cri}] uninstall hook: " + c.kubectl("logs", "-n", NS, "job/lxcri-uninstall", check=False)[-1500:])
     c.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", "--timeout=240s", input=manifest)
+    c.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", "--timeout=120s", input=hooks)
     wait_for("the release's pods gone", lambda: not c.kubectl(
         "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=lxcri", "-o", "name").strip(), 240, every=2, c=c)
     c.timings["uninstall"] = time.monotonic() - t
@@ -334,4 +431,5 @@ def test_uninstall_by_deleting_the_release(cluster: Cluster) -> None:
         # own mount point: they must be empty
         assert not Path(d).exists() or not any(Path(d).iterdir()), f"{d}: {sorted(os.listdir(d))}"
     assert c.exec("find", "/run/lxc", "-mindepth", "1", check=False).strip() == "", "leftovers under /run/lxc"
+    assert not c.lxcfs_mounted(), "lxcfs still mounted on the node"
     assert restart_count(c) >= 2  # once to add the handler, once to take it away

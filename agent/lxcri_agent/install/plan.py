@@ -56,6 +56,9 @@ def _reload_owed(host: HostRoot, m: Manifest, s: Settings, reloader: Reloader, o
         m.pending.remove(service)
         out.reloaded.append(service)
         manifest.save(host, m)
+        from .. import metrics
+
+        metrics.note_cri_restart(service, _action(s, service))
 
 
 def install(
@@ -92,9 +95,9 @@ def install(
         save()
         out.version = tree.verify(host, staged)
         if smoke_binary is not None:
-            from . import smoke
-
-            smoke.run(host, staged, smoke_binary)
+            _smoke(host, staged, smoke_binary)
+        if tree.write_settings(host, m, s, wanted, save):
+            out.changed.append("settings")
         if tree.activate(host, m, s, staged, wanted, save) or copied:
             out.changed.append("tree")
         if use_crio and crio.register(host, m, s, wanted, save):
@@ -111,6 +114,22 @@ def install(
         _reload_owed(host, m, s, reloader, out)
         lg.info("installed", changed=out.changed, reloaded=out.reloaded, pending=out.pending, runtime=out.version)
     return out
+
+
+def _smoke(host: HostRoot, staged: str, binary: Path) -> None:
+    """The smoke container, timed for /metrics (duration and result of the last one)."""
+    import time
+
+    from .. import metrics
+    from . import smoke
+
+    started = time.monotonic()
+    try:
+        smoke.run(host, staged, binary)
+    except AgentError:
+        metrics.note_smoke(time.monotonic() - started, False)
+        raise
+    metrics.note_smoke(time.monotonic() - started, True)
 
 
 def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> None:
@@ -214,6 +233,7 @@ def uninstall(host: HostRoot, s: Settings, reloader: Reloader) -> Outcome:
             manifest.remove(host)
             _cleanup_state(host)
             _remove_lxc_locks(host, s)
+            _remove_call_log(host, s)
         log.get("uninstall").info("uninstalled", reloaded=out.reloaded, pending=out.pending)
     return out
 
@@ -232,6 +252,14 @@ def _remove_lxc_locks(host: HostRoot, s: Settings) -> None:
     for d in [ours, *[str(p) for p in PurePosixPath(ours).parents if base in (p, *p.parents)]]:
         with contextlib.suppress(OSError):
             host.path(d).rmdir()
+
+
+def _remove_call_log(host: HostRoot, s: Settings) -> None:
+    """The call log `run` created for /metrics (and its rotated copy): the runtime never creates
+    it, so it is not in the manifest, but nothing of the agent may stay behind."""
+    for path in (s.call_log, s.call_log + ".old"):
+        with contextlib.suppress(OSError, AgentError):
+            host.remove(path)
 
 
 def _cleanup_state(host: HostRoot) -> None:

@@ -28,6 +28,19 @@ class Settings:
     # allowed_annotations takes only CRI-O's own, and a handler listing others is ignored)
     pod_annotations: tuple[str, ...] = ("lxcri.linuxcontainers.org/lxcfs",
                                         "lxcri.linuxcontainers.org/system-container")
+    # where the node's lxcfs is mounted (the chart's lxcfs.path): the runtime binds its views from there
+    lxcfs_path: str = "/var/lib/lxcfs"
+
+    @property
+    def runtime_settings(self) -> str:
+        """The installed runtime's own settings file (lxcri's settings.installed_config)."""
+        return f"{self.opt_dir}/etc/lxcri.json"
+
+    @property
+    def call_log(self) -> str:
+        """Where the runtime appends one line per call and the agent's /metrics reads them: in the
+        runtime root, which the agent's pod mounts (the runtime's own default is /run/lxcri/calls.log)."""
+        return f"{self.runtime_root}/calls.log"
 
     @property
     def crio_dropin(self) -> str:

@@ -7,6 +7,7 @@ swapped with a rename, so a crash leaves either the old runtime or the new one w
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ..errors import AgentError
-from ..hostfs import HostRoot
+from ..hostfs import HostRoot, sha256_bytes
 from ..manifest import Manifest, Owned
 from ..tree import EXE, read_id
 from .settings import Settings
@@ -92,6 +93,32 @@ def activate(host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str
         changed = True
     m.owned[link] = Owned("symlink", target)
     return changed
+
+
+def runtime_settings(s: Settings) -> bytes:
+    """What the installed runtime must agree on with the agent's pod: where its calls are logged
+    (drained for /metrics) and where the chart's lxcfs is mounted."""
+    doc = {"call_log": s.call_log, "lxcfs_path": s.lxcfs_path}
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_settings(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], save: Callable[[], None]) -> bool:
+    """``<prefix>/etc/lxcri.json``, read by the installed runtime before /etc/lxcri/lxcri.yaml;
+    True if it changed. A file there that the agent did not write is not overwritten."""
+    path = s.runtime_settings
+    _own_dirs(host, m, wanted, [os.path.dirname(path)], save)
+    data = runtime_settings(s)
+    wanted.add(path)
+    current = host.read(path)
+    if current == data:
+        m.owned[path] = Owned("file", sha256_bytes(data))
+        return False
+    if current is not None and path not in m.owned:
+        raise AgentError(f"{path} exists and was not written by lxcri-agent: not overwritten")
+    m.owned[path] = Owned("file", sha256_bytes(data))
+    save()
+    host.write_atomic(path, data, 0o644)
+    return True
 
 
 def verify(host: HostRoot, runtime: str) -> str:

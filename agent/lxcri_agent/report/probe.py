@@ -83,6 +83,7 @@ class ProbeConfig:
     timeout: float = 30.0
     workdir: str | None = None
     lxcfs: str | None = None  # where the node's lxcfs is seen from here (None: not asked)
+    lxcfs_host_path: str | None = None  # the same on the node (looked for through lxcfs's own root)
 
 
     @classmethod
@@ -105,6 +106,7 @@ class ProbeConfig:
             root=os.path.join(host, root.lstrip("/"), "probe"),
             smoke_binary=env.get("LXCRI_SMOKE_BINARY", "/bin/busybox") if smoke else None,
             lxcfs=os.path.join(host, lxcfs.lstrip("/")) if lxcfs else None,
+            lxcfs_host_path=lxcfs or None,
         )
 
 
@@ -255,13 +257,49 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
             run([*rt, "delete", "--force", container_id], cfg.timeout)
 
 
-def lxcfs_answers(mountpoint: Path) -> bool:
-    """An lxcfs is there and serves (a dead one leaves a mount whose reads fail)."""
+def _answers(mountpoint: Path | str) -> bool:
     try:
-        with open(mountpoint / "proc" / "uptime") as f:
+        with open(os.path.join(mountpoint, "proc", "uptime")) as f:
             return bool(f.read(64))
     except OSError:
         return False
+
+
+def lxcfs_answers(mountpoint: Path, host_path: str | None = None, proc: str = "/proc") -> bool:
+    """An lxcfs is there and serves (a dead one leaves a mount whose reads fail).
+
+    ``mountpoint`` is where the node's path is seen from here. The agent's pod does not mount the
+    lxcfs path (a hostPath with mount propagation fails to start where the node's / is not a
+    shared mount, and the agent must start everywhere): then the mount is looked for through the
+    root of each running lxcfs process (``/proc/PID/root/<host_path>``, host PID namespace).
+    """
+    if _answers(mountpoint):
+        return True
+    if not host_path:
+        return False
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(f"{proc}/{pid}/comm") as f:
+                if f.read().strip() != "lxcfs":
+                    continue
+        except OSError:
+            continue
+        if _answers(f"{proc}/{pid}/root/{host_path.lstrip('/')}"):
+            return True
+    return False
+
+
+def _note_smoke(seconds: float, ok: bool) -> None:
+    """The last smoke container's duration and result, for /metrics (the install's or this one's)."""
+    try:
+        from ..metrics import note_smoke
+    except ImportError:  # prometheus_client missing: the report does not need it
+        return
+    note_smoke(seconds, ok)
 
 
 def _last_line(text: str) -> str:
@@ -303,9 +341,11 @@ def probe(cfg: ProbeConfig, run: Runner = run_command) -> Report:
             found["userns"] = int(Path(cfg.userns_sysctl).read_text().strip() or 0) > 0
 
     if cfg.lxcfs is not None:
-        found["lxcfs"] = lxcfs_answers(Path(cfg.lxcfs))
+        found["lxcfs"] = lxcfs_answers(Path(cfg.lxcfs), cfg.lxcfs_host_path)
     if cfg.smoke_binary is not None:
+        started = time.monotonic()
         failure = smoke_test(cfg, run, f"lxcri-probe-{os.getpid()}-{time.monotonic_ns()}")
+        _note_smoke(time.monotonic() - started, not failure)
         if failure:
             return Report(ready=False, reason=failure, **found)
     return Report(ready=True, **found)
