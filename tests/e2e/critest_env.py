@@ -409,7 +409,10 @@ def sweep(namespaces: set[str], ids: set[str] | None = None, parents: set[Path] 
     """Kill every leftover process, reap what we inherited, remove the pods' cgroups, those named
     after the run's containers and the given parents (CRI-O's /crio when the run made it).
     Returns what could not be removed (empty when all is gone)."""
+    # done when nothing is left for half a second in a row: a container that ends as the CRI
+    # stops has its conmon start CRI-O's exit command a moment later, which is killed as well
     end = time.monotonic() + 60
+    quiet = 0
     while True:
         left = _leftovers(namespaces)
         for pid in left:
@@ -418,10 +421,11 @@ def sweep(namespaces: set[str], ids: set[str] | None = None, parents: set[Path] 
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
                 pass
-        if not left or time.monotonic() > end:
+        quiet = 0 if left else quiet + 1
+        if quiet >= 5 or time.monotonic() > end:
             break
         time.sleep(0.1)
-    problems = [f"process {p} still alive" for p in _leftovers(namespaces)]
+    problems = [f"process {p} still alive ({_describe(p)})" for p in _leftovers(namespaces)]
     bases = [b for b in (top / CGROUP_PARENT for top in CGROOT.iterdir()) if b.is_dir()]
     for base in [*bases, *(_cgroups_of(ids) if ids else []), *(parents or ())]:
         if not base.is_dir():
@@ -430,6 +434,17 @@ def sweep(namespaces: set[str], ids: set[str] | None = None, parents: set[Path] 
             _rmdir(sub, problems)
         _rmdir(base, problems)
     return problems
+
+
+def _describe(pid: int) -> str:
+    """What a leftover process is: its state, parent and command line (for the log)."""
+    try:
+        status = dict(ln.split(":\t", 1) for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in ln)
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        cg = Path(f"/proc/{pid}/cgroup").read_text().splitlines()[0]
+    except OSError:
+        return "gone"
+    return f"state {status.get('State', '?').strip()}, ppid {status.get('PPid', '?').strip()}, {cmd[:200]!r}, {cg}"
 
 
 def _rmdir(p: Path, problems: list[str]) -> None:
