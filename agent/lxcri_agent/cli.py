@@ -202,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build-tree":
-        from . import tree as tree_mod
+        from . import treebuild
 
-        built = tree_mod.build(args.out, paths=tuple(args.paths))
-        print(f"{built} {tree_mod.read_id(built)}")
+        built = treebuild.build(args.out, paths=tuple(args.paths))
+        print(f"{built} {treebuild.read_id(built)}")
         return 0
     if args.command == "leave-cluster":
         from .leave import leave_cluster
@@ -227,13 +227,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     reloader = reload.choose(host, _commands(args), args.systemd_socket)
     if args.command == "uninstall":
         return _report(plan.uninstall(host, s, reloader))
-    from . import tree
+    from . import treebuild
     from .install import containerd
 
     validator = containerd.Validator(host, args.containerd or _which("containerd"))
     smoke_binary = _smoke_binary(args.smoke)
     if args.command == "install":
-        return _report(plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri, smoke_binary))
+        return _report(plan.install(host, s, treebuild.locate(args.tree), reloader, validator, args.cri, smoke_binary))
     from . import run
 
     opts = run.RunOptions(

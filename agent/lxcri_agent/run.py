@@ -42,7 +42,7 @@ class RunOptions:
 def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
     """/metrics for this node: the call log the installed runtime writes (created here, so that the
     runtime starts appending: see lxcri/calllog.py), and the facts read at scrape time."""
-    from . import tree
+    from . import treebuild
 
     calls = metrics.CallLog(host.path(s.call_log))
     root = s.runtime_root.rstrip("/")
@@ -53,7 +53,7 @@ def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
         link = host.path(s.runtime_path)
         if not link.is_symlink():
             return None
-        return tree.read_id(link.resolve().parent) if link.exists() else None
+        return treebuild.read_id(link.resolve().parent) if link.exists() else None
 
     node = metrics.NodeCollector(metrics.runtime_lister(host.path(s.runtime_path), roots), version,
                                  host.path(s.lxcfs_path) if s.lxcfs_path else None, s.lxcfs_path or None)
@@ -108,7 +108,7 @@ def run(
     health: health_mod.Health | None = None,
     withdraw: Callable[[], None] | None = None,
 ) -> int:
-    from . import tree
+    from . import treebuild
 
     lg = log.get("run")
     stop = stop or threading.Event()
@@ -126,7 +126,8 @@ def run(
     try:
         while not stop.is_set():
             try:
-                out = plan.install(host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary)
+                src = treebuild.locate(opts.tree)
+                out = plan.install(host, s, src, reloader, validator, opts.cri, opts.smoke_binary)
                 if out.pending:
                     health.set(False, "installed, but owed: " + "; ".join(out.pending))
                 else:

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import AgentError
 from ..hostfs import HostRoot, sha256_bytes
 from ..manifest import Manifest, Owned
-from ..tree import EXE, read_id
+from ..treebuild import EXE, read_id
 from .settings import Settings
 
 

@@ -1,4 +1,5 @@
-"""The self-contained runtime tree: built once with PyInstaller, copied to every node's /opt/lxcri.
+"""Build time: the self-contained runtime tree, built once with PyInstaller (the image build runs
+``lxcri-agent build-tree``); :mod:`.install.tree` copies it to every node's /opt/lxcri at install time.
 
 Nodes may have neither Python nor liblxc, so the runtime travels with its interpreter and
 shared libraries. PyInstaller's one-folder mode already solves that bundling (it follows the
@@ -255,7 +256,7 @@ def _source_key() -> str:
     import importlib.util
 
     h = hashlib.sha256(sys.version.encode())
-    for recipe in ("tree.py", "frozen_entry.py"):  # how the tree is built is part of what it is
+    for recipe in ("treebuild.py", "frozen_entry.py"):  # how the tree is built is part of what it is
         h.update(Path(__file__).with_name(recipe).read_bytes())
     spec = importlib.util.find_spec("lxcri")
     if spec is None or not spec.submodule_search_locations:
