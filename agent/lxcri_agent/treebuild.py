@@ -270,14 +270,12 @@ def _source_key() -> str:
 
 
 def locate(explicit: Path | None) -> Path:
-    """The tree to install: given, from the image, or built (and cached) from this Python's `lxcri`."""
+    """The tree to install: given (``--tree``, LXCRI_TREE), from the image, or built (and cached)
+    from this Python's `lxcri`."""
     if explicit is not None:
         if not (explicit / EXE).is_file():
             raise AgentError(f"runtime tree {explicit} has no {EXE} executable")
         return explicit
-    env = os.environ.get("LXCRI_TREE") or os.environ.get("LXCRI_AGENT_TREE")
-    if env:
-        return locate(Path(env))
     if (IMAGE_TREE / EXE).is_file():
         return IMAGE_TREE
     cached = cache_dir() / f"tree-{_source_key()}"

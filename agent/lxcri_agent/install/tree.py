@@ -42,10 +42,10 @@ def stage(
     anything was copied.
     """
     tid = read_id(src)
-    lib = f"{s.opt_dir}/lib/{tid}"
+    lib = f"{s.install_dir}/lib/{tid}"
     link = s.runtime_path
-    dirs = [str(p) for p in reversed(PurePosixPath(s.opt_dir).parents) if str(p) != "/"]
-    _own_dirs(host, m, wanted, [*dirs, s.opt_dir, f"{s.opt_dir}/lib", os.path.dirname(link)], save)
+    dirs = [str(p) for p in reversed(PurePosixPath(s.install_dir).parents) if str(p) != "/"]
+    _own_dirs(host, m, wanted, [*dirs, s.install_dir, f"{s.install_dir}/lib", os.path.dirname(link)], save)
     # nothing outside the prefix: the runtime points liblxc's rootfs mount (lxc.rootfs.mount) into
     # its own runtime dir, so liblxc's compiled-in mount point under /usr is never used
     changed = False

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..settings import AgentSettings
 from .model import Report
 
 
@@ -87,27 +88,28 @@ class ProbeConfig:
 
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> ProbeConfig:
-        """The configuration the DaemonSet's environment describes (see the chart).
+    def from_settings(cls, s: AgentSettings) -> ProbeConfig:
+        """The configuration the agent's settings describe (the DaemonSet's environment: see the chart).
 
-        The node's paths are seen under ``LXCRI_HOST_ROOT`` (``/host``): the runtime tree at
-        ``<host root><LXCRI_PREFIX>/bin/lxcri``, its state under ``LXCRI_RUNTIME_ROOT``.
-        ``LXCRI_SMOKE_TEST=false`` skips the smoke container; ``LXCRI_SMOKE_BINARY`` names
+        The node's paths are seen under the host root (``/host``): the runtime tree at
+        ``<host root><install_dir>/bin/lxcri``, its state under the runtime root. Smoke off
+        (``LXCRI_SMOKE_TEST=false``) skips the smoke container; ``LXCRI_SMOKE_BINARY`` names
         the static executable it runs (``/bin/busybox`` in the image).
         """
-        env = os.environ if env is None else env
-        host = env.get("LXCRI_HOST_ROOT", "/host")
-        prefix = env.get("LXCRI_PREFIX", "/opt/lxcri")
-        root = env.get("LXCRI_RUNTIME_ROOT", "/run/lxcri")
-        lxcfs = env.get("LXCRI_LXCFS_PATH", "/var/lib/lxcfs")
-        smoke = env.get("LXCRI_SMOKE_TEST", "true").lower() not in ("false", "0", "no")
+        host = str(s.host_root)
+        lxcfs = s.lxcfs_path
         return cls(
-            runtime=(os.path.join(host, prefix.lstrip("/"), "bin", "lxcri"),),
-            root=os.path.join(host, root.lstrip("/"), "probe"),
-            smoke_binary=env.get("LXCRI_SMOKE_BINARY", "/bin/busybox") if smoke else None,
+            runtime=(os.path.join(host, s.install_dir.lstrip("/"), "bin", "lxcri"),),
+            root=os.path.join(host, s.runtime_root.lstrip("/"), "probe"),
+            smoke_binary=None if s.smoke == "off" else s.probe_smoke_binary,
             lxcfs=os.path.join(host, lxcfs.lstrip("/")) if lxcfs else None,
             lxcfs_host_path=lxcfs or None,
         )
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ProbeConfig:
+        """:meth:`from_settings` of the settings ``env`` (default: this process's environment) describes."""
+        return cls.from_settings(AgentSettings.from_environment(env))
 
 
 def cgroup_layout_from_mountinfo(text: str) -> str | None:
