@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..lxcfs import lxcfs_answers
 from ..settings import AgentSettings
 from .model import Report
 
@@ -257,42 +258,6 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
             return f"smoke state printed no JSON: {exc}"
         finally:
             run([*rt, "delete", "--force", container_id], cfg.timeout)
-
-
-def _answers(mountpoint: Path | str) -> bool:
-    try:
-        with open(os.path.join(mountpoint, "proc", "uptime")) as f:
-            return bool(f.read(64))
-    except OSError:
-        return False
-
-
-def lxcfs_answers(mountpoint: Path, host_path: str | None = None, proc: str = "/proc") -> bool:
-    """An lxcfs is there and serves (a dead one leaves a mount whose reads fail).
-
-    ``mountpoint`` is where the node's path is seen from here. The agent's pod does not mount the
-    lxcfs path (a hostPath with mount propagation fails to start where the node's / is not a
-    shared mount, and the agent must start everywhere): then the mount is looked for through the
-    root of each running lxcfs process (``/proc/PID/root/<host_path>``, host PID namespace).
-    """
-    if _answers(mountpoint):
-        return True
-    if not host_path:
-        return False
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
-        return False
-    for pid in pids:
-        try:
-            with open(f"{proc}/{pid}/comm") as f:
-                if f.read().strip() != "lxcfs":
-                    continue
-        except OSError:
-            continue
-        if _answers(f"{proc}/{pid}/root/{host_path.lstrip('/')}"):
-            return True
-    return False
 
 
 def _note_smoke(seconds: float, ok: bool) -> None:
