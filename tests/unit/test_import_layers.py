@@ -108,3 +108,11 @@ def test_the_runtime_installs_without_the_agents_dependencies():
     agent = {d.split(">")[0].split("=")[0].strip().lower() for d in project["optional-dependencies"]["agent"]}
     assert base == {"lxc", "structlog", "pyyaml"}
     assert {"kopf", "kubernetes", "tomlkit", "jeepney", "prometheus-client"} <= agent
+
+
+def test_no_product_source_file_over_400_lines() -> None:
+    """A file a maintainer can read at one sitting: the runtime (C helpers included) and the agent."""
+    sources = [p for d in ("runtime/lxcri", "agent/lxcri_agent") for p in (ROOT / d).rglob("*")
+               if p.suffix in (".py", ".c", ".h") and p.is_file()]
+    long = {str(p.relative_to(ROOT)): n for p in sources if (n := len(p.read_bytes().splitlines())) > 400}
+    assert sources and not long, long
