@@ -2,63 +2,39 @@
 
 Every flag can also come from the environment, under the names the chart's DaemonSet sets
 (``LXCRI_HOST_ROOT``, ``LXCRI_PREFIX``, ``LXCRI_CRIO_CONFIG_DIR``, ``LXCRI_DAEMONSET_NAME``, ...;
-``LXCRI_AGENT_<NAME>`` works too). Exit codes: 0 done, 1 error (one line saying what and where),
-3 installed but a CRI runtime restart is still owed (the message says why).
+``LXCRI_AGENT_<NAME>`` works too): :mod:`.settings` reads them once, and the flags given here
+override them; the commands see only the resulting :class:`~.settings.AgentSettings`.
+Exit codes: 0 done, 1 error (one line saying what and where), 3 installed but a CRI runtime
+restart is still owed (the message says why).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-
-def _env(*names: str, default: str | None = None) -> str | None:
-    """The first of ``LXCRI_<NAME>`` / ``LXCRI_AGENT_<NAME>`` that is set, for each name in turn."""
-    for name in names:
-        for var in (f"LXCRI_{name}", f"LXCRI_AGENT_{name}"):
-            value = os.environ.get(var)
-            if value:
-                return value
-    return default
+from .settings import AgentSettings
 
 
-def _smoke_default() -> str:
-    flag = _env("SMOKE_TEST")  # the chart's true/false
-    if flag is not None:
-        return "on" if flag.lower() in ("1", "true", "yes", "on") else "off"
-    return _env("SMOKE", default="auto") or "auto"
-
-
-def _listen_default() -> str:
-    port = _env("HEALTH_PORT")
-    return f"0.0.0.0:{port}" if port else _env("LISTEN", default="0.0.0.0:8090") or "0.0.0.0:8090"
-
-
-def _containerd_config_default() -> str:
-    conf_dir = _env("CONTAINERD_CONFIG_DIR")
-    if conf_dir:
-        return f"{conf_dir.rstrip('/')}/config.toml"
-    return _env("CONTAINERD_CONFIG", default="/etc/containerd/config.toml") or "/etc/containerd/config.toml"
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser(e: AgentSettings) -> argparse.ArgumentParser:
+    """The flags, each defaulting to what the environment says (``e``)."""
     p = argparse.ArgumentParser(
         prog="lxcri-agent", description="Install lxcri on a node and register it with CRI-O and containerd."
     )
     p.add_argument(
         "--log-format",
         choices=["json", "text"],
-        default=_env("LOG_FORMAT"),
+        default=e.log_format,
         help="default: json unless stderr is a terminal (env LXCRI_LOG_FORMAT)",
     )
     p.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
-        default=(_env("LOG_LEVEL", default="info") or "info").lower(),
+        default=e.log_level,
     )
     p.add_argument("--debug", action="store_true", help="same as --log-level debug")
     p.add_argument("--version", action="version", version=f"lxcri-agent {_version()}")
@@ -67,29 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--host-root",
         type=Path,
-        default=Path(_env("HOST_ROOT", default="/") or "/"),
+        default=e.host_root,
         help="where the node's / is mounted (env LXCRI_HOST_ROOT; default /)",
     )
-    common.add_argument("--prefix", default=_env("PREFIX", default="/opt/lxcri"), help="host dir of the tree")
-    common.add_argument("--runtime-root", default=_env("RUNTIME_ROOT", default="/run/lxcri"))
-    common.add_argument("--state-dir", default=_env("STATE_DIR", default="/var/lib/lxcri-agent"))
-    common.add_argument("--containerd-config", default=_containerd_config_default())
-    common.add_argument("--crio-dir", default=_env("CRIO_CONFIG_DIR", "CRIO_DIR", default="/etc/crio"))
-    common.add_argument("--handler", default=_env("HANDLER", default="lxcri"), help="runtime handler name")
+    common.add_argument("--prefix", dest="install_dir", default=e.install_dir, help="host dir of the tree")
+    common.add_argument("--runtime-root", default=e.runtime_root)
+    common.add_argument("--state-dir", default=e.state_dir)
+    common.add_argument("--containerd-config", default=e.containerd_config)
+    common.add_argument("--crio-dir", default=e.crio_dir)
+    common.add_argument("--handler", default=e.handler, help="runtime handler name")
     common.add_argument(
         "--lxcfs-path",
-        default=_env("LXCFS_PATH", default="/var/lib/lxcfs"),
+        default=e.lxcfs_path,
         help="host path where lxcfs is mounted, written into the installed runtime's settings (env LXCRI_LXCFS_PATH)",
     )
     apply = argparse.ArgumentParser(add_help=False)
     apply.add_argument(
         "--crio-apply",
         choices=["restart", "reload"],
-        default=_env("CRIO_APPLY", default="restart"),
+        default=e.crio_apply,
         help="reload = SIGHUP, for CRI-O versions that really reload their runtimes table",
     )
     apply.add_argument(
         "--restart-cmd",
+        dest="restart_cmds",
         action="append",
         default=[],
         metavar="SERVICE[-ACTION]=CMD",
@@ -98,27 +75,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--systemd-socket",
-        default=_env("SYSTEMD_SOCKET"),
+        default=e.systemd_socket,
         help="host path of the system bus socket (default /run/dbus/system_bus_socket)",
     )
     inst = argparse.ArgumentParser(add_help=False)
     inst.add_argument(
         "--tree",
         type=Path,
-        default=Path(t) if (t := _env("TREE")) else None,
+        default=e.tree,
         help="runtime tree to install (default: the image's, else built from this Python's lxcri with PyInstaller)",
     )
-    inst.add_argument("--cri", choices=["auto", "crio", "containerd", "both"], default=_env("CRI", default="auto"))
+    inst.add_argument("--cri", choices=["auto", "crio", "containerd", "both"], default=e.cri)
     inst.add_argument(
         "--smoke",
         choices=["auto", "on", "off"],
-        default=_smoke_default(),
+        default=e.smoke,
         help="run a smoke container through the new runtime before registering it "
         "(auto: when a static busybox is at hand; env LXCRI_SMOKE_TEST=true|false)",
     )
     inst.add_argument(
         "--containerd",
-        default=_env("CONTAINERD_BIN"),
+        dest="containerd_bin",
+        default=e.containerd_bin,
         help="containerd binary to validate configs with when the host root has none",
     )
     sub.add_parser("install", parents=[common, apply, inst], help="install the tree and register the handler")
@@ -128,19 +106,20 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("out", type=Path)
     bt.add_argument("--paths", type=Path, action="append", default=[], help="extra import root for `lxcri`")
     leave = sub.add_parser("leave-cluster", help="the chart's pre-delete hook: agents off every node first")
-    leave.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or _env("NAMESPACE"))
-    leave.add_argument("--daemonset", default=_env("DAEMONSET_NAME", "DAEMONSET", default="lxcri-agent"))
-    leave.add_argument("--label-prefix", default=_env("LABEL_PREFIX", default="lxcri.linuxcontainers.org"))
-    leave.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the agents")
+    leave.add_argument("--namespace", default=e.namespace)
+    leave.add_argument("--daemonset", default=e.daemonset or "lxcri-agent")
+    leave.add_argument("--label-prefix", default=e.label_prefix)
+    leave.add_argument("--timeout", dest="leave_timeout", type=float, default=e.leave_timeout,
+                       help="seconds to wait for the agents")
     run = sub.add_parser("run", parents=[common, apply, inst], help="the DaemonSet's main")
     run.add_argument(
-        "--listen", default=_listen_default(), help="address of /healthz and /readyz (env LXCRI_HEALTH_PORT)"
+        "--listen", default=e.listen, help="address of /healthz and /readyz (env LXCRI_HEALTH_PORT)"
     )
-    run.add_argument("--node-name", default=os.environ.get("NODE_NAME") or _env("NODE_NAME"))
-    run.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE") or _env("NAMESPACE"))
+    run.add_argument("--node-name", default=e.node_name)
+    run.add_argument("--namespace", default=e.namespace)
     run.add_argument(
         "--daemonset",
-        default=_env("DAEMONSET_NAME", "DAEMONSET"),
+        default=e.daemonset,
         help="the agent's DaemonSet, for the rolling-update check at SIGTERM",
     )
     return p
@@ -152,46 +131,28 @@ def _version() -> str:
     return agent_version()
 
 
-def _commands(args: argparse.Namespace) -> dict[str, str]:
-    items = list(args.restart_cmd) + [c for c in (_env("RESTART_CMDS") or "").split(";") if c.strip()]
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, cmd = item.partition("=")
-        if not sep or not cmd.strip():
-            raise SystemExit(f"lxcri-agent: --restart-cmd wants SERVICE=COMMAND, got {item!r}")
-        key = key.strip()
-        out[key if "-" in key else f"{key}-restart"] = cmd.strip()
-    return out
-
-
-def settings(args: argparse.Namespace) -> Any:
-    from .install.settings import Settings
-
-    prefix = args.prefix.rstrip("/")
-    return Settings(
-        handler=args.handler,
-        opt_dir=prefix,
-        runtime_path=f"{prefix}/bin/lxcri",
-        runtime_root=args.runtime_root,
-        containerd_config=args.containerd_config,
-        crio_dir=args.crio_dir,
-        crio_apply=getattr(args, "crio_apply", "restart"),
-        lxcfs_path=args.lxcfs_path,
-    )
+def settings_from(args: argparse.Namespace, env: AgentSettings) -> AgentSettings:
+    """The environment's settings with the flags given on top (each flag's default is the
+    environment's value, so every parsed flag simply wins)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(AgentSettings) if hasattr(args, f.name)}
+    if "restart_cmds" in given:  # flags first, then LXCRI_RESTART_CMDS
+        given["restart_cmds"] = (*given["restart_cmds"], *env.restart_cmds)
+    if args.debug:
+        given["log_level"] = "debug"
+    return dataclasses.replace(env, **given)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    env = AgentSettings.from_environment()
+    args = _parser(env).parse_args(argv)
+    a = settings_from(args, env)
     from . import log
 
-    log.setup(
-        json_output=None if args.log_format is None else args.log_format == "json",
-        level=10 if args.debug else {"debug": 10, "info": 20, "warning": 30, "error": 40}[args.log_level],
-    )
+    log.setup(a)
     from .errors import AgentError
 
     try:
-        return _dispatch(args)
+        return _dispatch(args.command, args, a)
     except AgentError as err:
         log.get("cli").error(str(err))
         print(f"lxcri-agent: {err}", file=sys.stderr)
@@ -200,52 +161,48 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "build-tree":
-        from . import tree as tree_mod
+def _dispatch(command: str, args: argparse.Namespace, a: AgentSettings) -> int:
+    if command == "build-tree":
+        from . import treebuild
 
-        built = tree_mod.build(args.out, paths=tuple(args.paths))
-        print(f"{built} {tree_mod.read_id(built)}")
+        built = treebuild.build(args.out, paths=tuple(args.paths))
+        print(f"{built} {treebuild.read_id(built)}")
         return 0
-    if args.command == "leave-cluster":
+    if command == "leave-cluster":
         from .leave import leave_cluster
 
-        if not args.namespace:
+        if not a.namespace:
             raise SystemExit("lxcri-agent leave-cluster: --namespace (or POD_NAMESPACE) is required")
-        return leave_cluster(args.namespace, args.daemonset, args.label_prefix, args.timeout)
+        return leave_cluster(a.namespace, a.daemonset or "lxcri-agent", a.label_prefix, a.leave_timeout)
     from .hostfs import HostRoot
     from .install import plan
+    from .install.settings import Settings
 
-    host = HostRoot(args.host_root, args.state_dir)
-    s = settings(args)
-    if args.command == "status":
+    host = HostRoot(a.host_root, a.state_dir)
+    s = Settings.of(a)
+    if command == "status":
         st = plan.status(host, s)
         print(json.dumps(st, indent=2, sort_keys=True))
         return 0 if st["healthy"] else 1
     from .install import reload
 
-    reloader = reload.choose(host, _commands(args), args.systemd_socket)
-    if args.command == "uninstall":
+    try:
+        commands = a.restart_commands()
+    except ValueError as err:
+        raise SystemExit(f"lxcri-agent: {err}") from None
+    reloader = reload.choose(host, commands, a.systemd_socket, proc=a.proc)
+    if command == "uninstall":
         return _report(plan.uninstall(host, s, reloader))
-    from . import tree
+    from . import treebuild
     from .install import containerd
 
-    validator = containerd.Validator(host, args.containerd or _which("containerd"))
-    smoke_binary = _smoke_binary(args.smoke)
-    if args.command == "install":
-        return _report(plan.install(host, s, tree.locate(args.tree), reloader, validator, args.cri, smoke_binary))
+    validator = containerd.Validator(host, a.containerd_bin or _which("containerd"))
+    smoke_binary = _smoke_binary(a.smoke)
+    if command == "install":
+        return _report(plan.install(host, s, treebuild.locate(a.tree), reloader, validator, a.cri, smoke_binary))
     from . import run
 
-    opts = run.RunOptions(
-        smoke_binary=smoke_binary,
-        listen=args.listen,
-        node_name=args.node_name,
-        namespace=args.namespace,
-        daemonset=args.daemonset,
-        tree=args.tree,
-        cri=args.cri,
-    )
-    return run.run(host, s, opts, reloader, validator)
+    return run.run(host, s, run.RunOptions.of(a, smoke_binary), reloader, validator)
 
 
 def _smoke_binary(mode: str) -> Path | None:

@@ -1,4 +1,9 @@
-"""structlog set-up: JSON lines in the cluster (kubectl logs, log shippers), readable on a terminal."""
+"""The agent's one logging set-up, for every program (``lxcri-agent``'s commands, ``lxcri-operator``):
+structlog, JSON lines in the cluster (kubectl logs, log shippers), readable text on a terminal.
+
+The stdlib loggers (kopf's, the kubernetes client's, the reporter's and the operator's) go through
+the same renderer via structlog's ProcessorFormatter, so a program writes one format, not two.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,18 @@ import logging
 import sys
 from typing import Any
 
+from .settings import AgentSettings
 
-def setup(*, json_output: bool | None = None, level: int = logging.INFO) -> None:
-    """Configure structlog once; JSON unless stderr is a terminal (a human is watching)."""
+
+def setup(settings: AgentSettings, *, quiet: tuple[str, ...] = ()) -> None:
+    """Configure structlog and the root logger once, from the settings' log format and level;
+    JSON unless stderr is a terminal (a human is watching) or the settings say otherwise.
+    ``quiet`` names stdlib loggers held at WARNING unless the level is debug (kopf's per-object
+    lines: Nodes change every few minutes each)."""
     import structlog
 
+    level = settings.log_level_number
+    json_output = settings.log_json
     if json_output is None:
         json_output = not sys.stderr.isatty()
     processors: list[Any] = [
@@ -22,7 +34,6 @@ def setup(*, json_output: bool | None = None, level: int = logging.INFO) -> None
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         processors += [structlog.dev.ConsoleRenderer(colors=False)]
-    # the stdlib loggers of the libraries (and of the report module) go through the same renderer
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -33,6 +44,9 @@ def setup(*, json_output: bool | None = None, level: int = logging.INFO) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in quiet:
+        if level > logging.DEBUG:
+            logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -151,7 +151,7 @@ def warm_servers(proc: str = "/proc") -> list[int]:
 
 def lxcfs_up(mountpoint: Path, host_path: str | None = None) -> bool:
     """lxcfs is mounted there and answers: the node report's own check."""
-    from .report.probe import lxcfs_answers
+    from .lxcfs import lxcfs_answers
 
     return lxcfs_answers(mountpoint, host_path)
 

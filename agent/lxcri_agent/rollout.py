@@ -118,14 +118,11 @@ class KubeClusterReader:
 
     @classmethod
     def from_environment(cls) -> KubeClusterReader:
-        import os
+        from kubernetes import client
 
-        from kubernetes import client, config
+        from .kube.client import load_config
 
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
+        load_config()
         return cls(client.ApiClient())
 
     def _read(self, call: Any, *args: str) -> JSON | None:

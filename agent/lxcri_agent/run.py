@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import health as health_mod
@@ -23,6 +23,7 @@ from .install import containerd, plan
 from .install.reload import Reloader
 from .install.settings import Settings
 from .rollout import ClusterReader, KubeClusterReader, still_selected
+from .settings import AgentSettings
 
 
 @dataclass
@@ -37,12 +38,19 @@ class RunOptions:
     retry: float = 30.0  # after a failed install or an owed restart
     resync: float = 600.0  # re-check (a no-op when nothing drifted)
     metrics: bool = True  # serve /metrics on the health port
+    # the rest of the agent's settings: the reporter's probe paths, label prefix and interval
+    settings: AgentSettings = field(default_factory=AgentSettings)
+
+    @classmethod
+    def of(cls, a: AgentSettings, smoke_binary: Path | None) -> RunOptions:
+        return cls(listen=a.listen, node_name=a.node_name, namespace=a.namespace, daemonset=a.daemonset,
+                   tree=a.tree, cri=a.cri, smoke_binary=smoke_binary, settings=a)
 
 
 def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
     """/metrics for this node: the call log the installed runtime writes (created here, so that the
     runtime starts appending: see lxcri/calllog.py), and the facts read at scrape time."""
-    from . import tree
+    from . import treebuild
 
     calls = metrics.CallLog(host.path(s.call_log))
     root = s.runtime_root.rstrip("/")
@@ -53,7 +61,7 @@ def node_metrics(host: HostRoot, s: Settings) -> metrics.Metrics:
         link = host.path(s.runtime_path)
         if not link.is_symlink():
             return None
-        return tree.read_id(link.resolve().parent) if link.exists() else None
+        return treebuild.read_id(link.resolve().parent) if link.exists() else None
 
     node = metrics.NodeCollector(metrics.runtime_lister(host.path(s.runtime_path), roots), version,
                                  host.path(s.lxcfs_path) if s.lxcfs_path else None, s.lxcfs_path or None)
@@ -70,7 +78,9 @@ def _start_reporter(opts: RunOptions, stop: threading.Event) -> threading.Thread
 
     def target() -> None:
         try:
-            report.run_reporter(opts.node_name, stop=stop)
+            s = opts.settings
+            report.run_reporter(opts.node_name, config=report.ProbeConfig.from_settings(s), prefix=s.label_prefix,
+                                interval=s.report_interval, stop=stop)
         except Exception as err:  # the report must never take the installer down with it
             lg.error("node reporter stopped", error=str(err))
 
@@ -91,7 +101,7 @@ def _withdraw_report(opts: RunOptions) -> None:
     if not opts.node_name:
         return
     try:
-        report.withdraw(KubeNodeAPI.from_environment(), opts.node_name)
+        report.withdraw(KubeNodeAPI.from_environment(), opts.node_name, opts.settings.label_prefix)
     except Exception as err:  # never let the API stand between the node and a clean uninstall
         lg.warning("could not withdraw the node report", error=str(err))
 
@@ -108,7 +118,7 @@ def run(
     health: health_mod.Health | None = None,
     withdraw: Callable[[], None] | None = None,
 ) -> int:
-    from . import tree
+    from . import treebuild
 
     lg = log.get("run")
     stop = stop or threading.Event()
@@ -126,7 +136,8 @@ def run(
     try:
         while not stop.is_set():
             try:
-                out = plan.install(host, s, tree.locate(opts.tree), reloader, validator, opts.cri, opts.smoke_binary)
+                src = treebuild.locate(opts.tree)
+                out = plan.install(host, s, src, reloader, validator, opts.cri, opts.smoke_binary)
                 if out.pending:
                     health.set(False, "installed, but owed: " + "; ".join(out.pending))
                 else:

@@ -56,17 +56,17 @@ class Tree:
 
 @pytest.fixture(scope="session")
 def runtime_tree(request: pytest.FixtureRequest) -> Tree:
-    from lxcri_agent import tree
+    from lxcri_agent import treebuild
 
     given = os.environ.get("LXCRI_TEST_TREE")  # e.g. the image's tree, or one built from another checkout
     if given:
         return Tree(Path(given), stub=False)
     pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache = Path(pytest_cache.mkdir("lxcri-agent-tree")) if pytest_cache else tree.cache_dir() / "test-trees"
-    recipe = hashlib.sha256(Path(tree.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
+    cache = Path(pytest_cache.mkdir("lxcri-agent-tree")) if pytest_cache else treebuild.cache_dir() / "test-trees"
+    recipe = hashlib.sha256(Path(treebuild.__file__).read_bytes() + sys.version.encode()).hexdigest()[:8]
     paths: tuple[Path, ...] = ()
     if real_runtime():
-        key, stub = tree._source_key(), False
+        key, stub = treebuild._source_key(), False
     else:
         key = hashlib.sha256(STUB_MAIN.encode()).hexdigest()[:12]
         src = cache / f"stub-src-{key}"
@@ -76,8 +76,8 @@ def runtime_tree(request: pytest.FixtureRequest) -> Tree:
         (src / "lxcri" / "cli" / "main.py").write_text(STUB_MAIN)
         paths, stub = (src,), True
     out = cache / f"tree-{key}-{recipe}"
-    if not (out / tree.ID_FILE).is_file():
-        tree.build(out, work=cache / "work", paths=paths)
+    if not (out / treebuild.ID_FILE).is_file():
+        treebuild.build(out, work=cache / "work", paths=paths)
     return Tree(out, stub)
 
 

@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from lxcri_agent import tree
+from lxcri_agent import treebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -18,14 +18,14 @@ def stages() -> list[str]:
 
 
 def test_tree_is_built_where_the_agent_looks_for_it() -> None:
-    assert f"build-tree {tree.IMAGE_TREE}" in DOCKERFILE
-    assert f"COPY --from=build {tree.IMAGE_TREE} {tree.IMAGE_TREE}" in DOCKERFILE
+    assert f"build-tree {treebuild.IMAGE_TREE}" in DOCKERFILE
+    assert f"COPY --from=build {treebuild.IMAGE_TREE} {treebuild.IMAGE_TREE}" in DOCKERFILE
 
 
 def test_tree_is_checked_without_python_or_liblxc() -> None:
     check = next(s for s in stages() if " AS tree-check" in s.splitlines()[0])
     assert "apt-get" not in check, "the check stage must stay bare"
-    assert f"env -i {tree.IMAGE_TREE}/lxcri --version" in check
+    assert f"env -i {treebuild.IMAGE_TREE}/lxcri --version" in check
     final = stages()[-1]
     installs = [line for line in final.splitlines() if "apt-get install" in line]
     packages = [w for line in installs for w in line.split()]

@@ -174,8 +174,7 @@ def test_no_systemd_no_command_says_so(tmp_path: Path, monkeypatch: pytest.Monke
     proc = tmp_path / "proc"
     (proc / "77").mkdir(parents=True)
     (proc / "77" / "comm").write_text("containerd\n")
-    monkeypatch.setenv("LXCRI_PROC", str(proc))
-    r = reload.choose(HostRoot(tmp_path), {})
+    r = reload.choose(HostRoot(tmp_path), {}, proc=str(proc))
     with pytest.raises(AgentError, match=r"no systemd.*--restart-cmd"):
         r.apply("containerd", "restart")
     (proc / "77" / "comm").write_text("sleep\n")  # containerd not running: it reads the config at start

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcri_agent import tree
+from lxcri_agent import treebuild
 from lxcri_agent.hostfs import HostRoot
 from lxcri_agent.install import containerd, plan
 from lxcri_agent.install.settings import Settings
@@ -61,8 +61,8 @@ def in_bare(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_no_library_from_the_build_machine(runtime_tree: Tree) -> None:
-    assert tree.foreign_libraries(runtime_tree.path) == []
-    assert (runtime_tree.path / tree.ID_FILE).read_text().strip() == tree.tree_id(runtime_tree.path)
+    assert treebuild.foreign_libraries(runtime_tree.path) == []
+    assert (runtime_tree.path / treebuild.ID_FILE).read_text().strip() == treebuild.tree_id(runtime_tree.path)
 
 
 @needs_root
@@ -75,7 +75,7 @@ def test_installed_tree_runs_on_a_bare_root(tmp_path: Path, runtime_tree: Tree) 
         assert r.returncode == 0, r.stderr
     assert "lxcri" in in_bare(root, "/opt/lxcri/bin/lxcri", "--version").stdout
     # the C helpers the runtime starts (the monitor links liblxc) resolve from the bundle too
-    lib = Path("/opt/lxcri/lib") / tree.read_id(runtime_tree.path)
+    lib = Path("/opt/lxcri/lib") / treebuild.read_id(runtime_tree.path)
     helpers = sorted((root / lib.relative_to("/") / "_internal/lxcri/libexec/bin").glob("*"))
     assert helpers or runtime_tree.stub
     for h in helpers:
@@ -87,7 +87,7 @@ def test_installed_tree_runs_on_a_bare_root(tmp_path: Path, runtime_tree: Tree) 
         assert r.returncode == 0 and "not found" not in r.stdout, (inside, r.stdout, r.stderr)
         assert str(lib) in r.stdout, r.stdout  # liblxc and friends come from the bundle
     # and the same tree fails loudly without its own libraries, proving the test can see a leak
-    shutil.rmtree(root / "opt/lxcri/lib" / tree.read_id(runtime_tree.path) / "_internal")
+    shutil.rmtree(root / "opt/lxcri/lib" / treebuild.read_id(runtime_tree.path) / "_internal")
     assert in_bare(root, "/opt/lxcri/bin/lxcri", "--version").returncode != 0
 
 
@@ -107,7 +107,7 @@ def test_startup_latency_tree_vs_venv(runtime_tree: Tree, tmp_path: Path) -> Non
     venv_ok = (
         venv_lxcri.exists() and subprocess.run([str(venv_lxcri), "--version"], capture_output=True).returncode == 0
     )
-    exe = str(runtime_tree.path / tree.EXE)
+    exe = str(runtime_tree.path / treebuild.EXE)
     if runtime_tree.stub or not venv_ok:
         t = _mean_ms([exe, "--version"])
         v = _mean_ms([sys.executable, "-I", "-S", "-c", "import _lxc"])

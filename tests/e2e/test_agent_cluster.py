@@ -139,8 +139,8 @@ def agent_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     runc = ["--runtime", "/usr/sbin/runc"] if Path("/usr/sbin/runc").exists() else []
     runc += ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=20000:20000", "--network", "none"]
     ctr = sh("podman", "create", *runc, "--entrypoint", "/usr/bin/python3.11", TAG2 + "-tmp", "-I", "-c",
-             "from pathlib import Path; from lxcri_agent import tree; p = Path('/usr/lib/lxcri-agent/tree');"
-             " (p / tree.ID_FILE).write_text(tree.tree_id(p) + '\\n')").strip()
+             "from pathlib import Path; from lxcri_agent import treebuild as tb;"
+             " p = Path('/usr/lib/lxcri-agent/tree'); (p / tb.ID_FILE).write_text(tb.tree_id(p) + '\\n')").strip()
     try:
         sh("podman", "start", "-a", ctr)
         sh("podman", "commit", "-q", "--change", 'ENTRYPOINT ["lxcri-agent"]', "--change", 'CMD ["run"]', ctr, TAG2)

@@ -1,9 +1,10 @@
 """The `lxcri-operator` entry point as the Deployment runs it: a process configured only by
-environment variables, logging in through the kubernetes client's kubeconfig handling, and
-stopping cleanly on SIGTERM."""
+environment variables, logging in through the kubernetes client's kubeconfig handling, logging
+JSON lines (kopf's own included), and stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -59,6 +60,10 @@ def test_operator_process_labels_and_stops_on_sigterm(cluster: Any, tmp_path: Pa
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
+        # one format for the whole process: its own lines and kopf's, JSON (not a terminal)
+        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+        assert lines and all({"event", "level", "timestamp"} <= set(x) for x in lines), out
+        assert any(str(x.get("logger", "")).startswith("kopf") for x in lines), out
     finally:
         if proc.poll() is None:
             proc.kill()

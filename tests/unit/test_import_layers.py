@@ -1,4 +1,5 @@
-"""The runtime's import graph, drawn from the code: one-way layers and no import cycle.
+"""The import graph of the runtime and of the agent, drawn from the code: one-way layers and no
+import cycle.
 
 The layers and the other contracts are in pyproject.toml ([tool.importlinter]); `lint-imports`
 (import-linter, on grimp's graph of every import, those inside functions included) checks them.
@@ -30,7 +31,7 @@ def _lint_imports() -> list[str]:
 
 def test_lint_imports_keeps_every_contract():
     r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "runtime")})
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'runtime'}:{ROOT / 'agent'}"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 broken" in r.stdout
 
@@ -87,13 +88,14 @@ def test_cycle_finder_finds_cycles():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_cycle_between_runtime_modules():
+@pytest.mark.parametrize("package, where", [("lxcri", "runtime"), ("lxcri_agent", "agent")])
+def test_no_import_cycle_between_modules(package: str, where: str) -> None:
     grimp = pytest.importorskip("grimp")
-    sys.path.insert(0, str(ROOT / "runtime"))
-    graph = grimp.build_graph("lxcri", cache_dir=None)
+    sys.path.insert(0, str(ROOT / where))
+    graph = grimp.build_graph(package, cache_dir=None)
     edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     found = cycles(edges)
-    assert not found, "import cycles in lxcri:\n" + "\n".join(" <-> ".join(c) for c in found)
+    assert not found, f"import cycles in {package}:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
 def test_the_runtime_installs_without_the_agents_dependencies():
@@ -106,3 +108,11 @@ def test_the_runtime_installs_without_the_agents_dependencies():
     agent = {d.split(">")[0].split("=")[0].strip().lower() for d in project["optional-dependencies"]["agent"]}
     assert base == {"lxc", "structlog", "pyyaml"}
     assert {"kopf", "kubernetes", "tomlkit", "jeepney", "prometheus-client"} <= agent
+
+
+def test_no_product_source_file_over_400_lines() -> None:
+    """A file a maintainer can read at one sitting: the runtime (C helpers included) and the agent."""
+    sources = [p for d in ("runtime/lxcri", "agent/lxcri_agent") for p in (ROOT / d).rglob("*")
+               if p.suffix in (".py", ".c", ".h") and p.is_file()]
+    long = {str(p.relative_to(ROOT)): n for p in sources if (n := len(p.read_bytes().splitlines())) > 400}
+    assert sources and not long, long

@@ -9,11 +9,11 @@ parsed too, since one broken file stops CRI-O whatever we do.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
 
 from ..errors import AgentError
 from ..hostfs import HostRoot, sha256_bytes
-from ..manifest import Manifest, Owned
+from ..manifest import Owned
+from .context import Install
 from .settings import Settings
 
 
@@ -92,33 +92,34 @@ def check_not_shadowed(host: HostRoot, s: Settings) -> None:
         )
 
 
-def register(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], save: Callable[[], None]) -> bool:
-    """Write the drop-in; True when CRI-O must pick up a change."""
+def preflight(host: HostRoot, s: Settings) -> None:
+    """Refuse before anything changes when CRI-O's config is already broken (CRI-O would not
+    come back after a reload) or another file would shadow our drop-in."""
     bad = check_existing(host, s)
     if bad:
         raise AgentError(
             "CRI-O's config does not parse, so CRI-O would not come back after a reload: "
             + "; ".join(bad)
-            + " (left untouched)"
+            + " (nothing changed)"
         )
+    check_not_shadowed(host, s)
+
+
+def register(ctx: Install) -> bool:
+    """Write the drop-in (after :func:`preflight`); True when CRI-O must pick up a change."""
+    host, m, s = ctx.host, ctx.manifest, ctx.settings
     text = dropin_text(s)
     validate(text, s)
     name = s.crio_dropin
-    wanted.add(name)
+    ctx.want(name)
     data = text.encode()
     cur = host.read(name)
     if cur is not None and name not in m.owned and cur != data:
         raise AgentError(f"{name} exists and was not written by lxcri-agent: not overwritten")
-    d = f"{s.crio_dir}/crio.conf.d"
-    if not host.real(d).is_dir():
-        m.owned[d] = Owned("dir")
-        save()
-        host.makedirs(d)
-    if d in m.owned:
-        wanted.add(d)
+    ctx.own_dir(f"{s.crio_dir}/crio.conf.d")
     m.owned[name] = Owned("file", sha256_bytes(data), service="crio")
     if cur == data:
         return False
-    save()
+    ctx.save()
     host.write_atomic(name, data, 0o644)
     return True

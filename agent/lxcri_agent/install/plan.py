@@ -22,8 +22,10 @@ from ..hostfs import HostRoot, sha256_bytes
 from ..manifest import Edit, Manifest
 from ..version import agent_version
 from . import containerd, crio, tree
+from .context import Install
 from .reload import Reloader
 from .settings import Settings
+from .validator import Validator
 
 
 @dataclass
@@ -66,7 +68,7 @@ def install(
     s: Settings,
     tree_src: Path,
     reloader: Reloader,
-    validator: containerd.Validator,
+    validator: Validator,
     cri: str = "auto",
     smoke_binary: Path | None = None,
 ) -> Outcome:
@@ -76,10 +78,7 @@ def install(
     with host.lock():
         m = manifest.load(host)
         m.agent_version = agent_version()
-
-        def save() -> None:
-            manifest.save(host, m)
-
+        ctx = Install(host, m, s, validator)
         use_crio = cri in ("crio", "both") or (cri == "auto" and crio.present(host, s))
         use_ctd = cri in ("containerd", "both") or (cri == "auto" and containerd.present(host, s))
         if not (use_crio or use_ctd):
@@ -87,30 +86,33 @@ def install(
                 f"neither CRI-O ({s.crio_dir}) nor containerd ({posixpath.dirname(s.containerd_config)})"
                 f" is configured under the host root {host.root}"
             )
-        _preflight(host, s, use_crio, use_ctd)
-        wanted: set[str] = set()
+        # refuse before changing anything when a config we would touch or reload is already broken
+        if use_crio:
+            crio.preflight(host, s)
+        if use_ctd:
+            containerd.preflight(host, s)
         # a new tree is checked where it was copied, and becomes the runtime only if it works:
         # an upgrade to a broken build leaves the old runtime in place
-        staged, copied = tree.stage(host, m, s, tree_src, wanted, save)
-        save()
+        staged, copied = tree.stage(ctx, tree_src)
+        ctx.save()
         out.version = tree.verify(host, staged)
         if smoke_binary is not None:
             _smoke(host, staged, smoke_binary)
-        if tree.write_settings(host, m, s, wanted, save):
+        if tree.write_settings(ctx):
             out.changed.append("settings")
-        if tree.activate(host, m, s, staged, wanted, save) or copied:
+        if tree.activate(ctx, staged) or copied:
             out.changed.append("tree")
-        if use_crio and crio.register(host, m, s, wanted, save):
+        if use_crio and crio.register(ctx):
             m.owe("crio")
             out.changed.append("crio")
-        if use_ctd and containerd.register(host, m, s, validator, wanted, save):
+        if use_ctd and containerd.register(ctx):
             m.owe("containerd")
             out.changed.append("containerd")
-        save()
-        for service in _remove_stale(host, m, wanted, s):
+        ctx.save()
+        for service in _remove_stale(ctx, upgrade=True):
             m.owe(service)
             out.changed.append(f"stale:{service}")
-        save()
+        ctx.save()
         _reload_owed(host, m, s, reloader, out)
         lg.info("installed", changed=out.changed, reloaded=out.reloaded, pending=out.pending, runtime=out.version)
     return out
@@ -132,33 +134,13 @@ def _smoke(host: HostRoot, staged: str, binary: Path) -> None:
     metrics.note_smoke(time.monotonic() - started, True)
 
 
-def _preflight(host: HostRoot, s: Settings, use_crio: bool, use_ctd: bool) -> None:
-    """Refuse before changing anything when a config we would touch or reload is already broken."""
-    if use_crio:
-        bad = crio.check_existing(host, s)
-        if bad:
-            raise AgentError(
-                "CRI-O's config does not parse, so CRI-O would not come back after a reload: "
-                + "; ".join(bad)
-                + " (nothing changed)"
-            )
-        crio.check_not_shadowed(host, s)
-    if use_ctd:
-        data = host.read(s.containerd_config)
-        if data is not None:
-            try:
-                text = data.decode()
-            except UnicodeDecodeError as err:
-                raise AgentError(f"{s.containerd_config} is not UTF-8 text: nothing changed") from err
-            containerd.config_version(containerd.parse(text, s.containerd_config))
+def _remove_stale(ctx: Install, upgrade: bool) -> list[str]:
+    """What an older version (or an earlier config) owned that this run does not want.
 
-
-def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str], s: Settings | None = None) -> list[str]:
-    """What an older version (or an earlier config) owned that this install no longer wants.
-
-    With ``s`` (an upgrade, not an uninstall) an old runtime tree that containers still use is
-    kept, and retired by a later run once they are gone.
+    On an ``upgrade`` (not an uninstall) an old runtime tree that containers still use is kept,
+    and retired by a later run once they are gone.
     """
+    host, m, wanted = ctx.host, ctx.manifest, ctx.wanted
     services: list[str] = []
     for path in sorted(set(m.edits) - wanted):
         if _restore(host, m, path, m.edits[path]):
@@ -170,8 +152,8 @@ def _remove_stale(host: HostRoot, m: Manifest, wanted: set[str], s: Settings | N
     for path in sorted(set(m.owned) - wanted, key=lambda p: (order.get(m.owned[p].kind, 0), -len(p))):
         owned = m.owned[path]
         if owned.kind == "tree":
-            busy = tree.users(host, s or Settings(), path)
-            if busy and s is not None:
+            busy = tree.users(host, ctx.settings, path)
+            if busy and upgrade:
                 log.get("install").info(
                     "keeping the old runtime tree: containers still use it", tree=path, used_by=busy
                 )
@@ -225,7 +207,7 @@ def uninstall(host: HostRoot, s: Settings, reloader: Reloader) -> Outcome:
             _cleanup_state(host)
             return out
         # nothing is wanted any more: CRI config first, then the tree, the reload last
-        for service in _remove_stale(host, m, set()):
+        for service in _remove_stale(Install(host, m, s), upgrade=False):
             m.owe(service)
         manifest.save(host, m)
         _reload_owed(host, m, s, reloader, out)

@@ -129,8 +129,9 @@ class NoReloader:
         raise AgentError(f"{service} must {action} to use the new config, but {self.reason}")
 
 
-def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None) -> Reloader:
-    """Configured commands win (the admin knows best); else systemd when its bus socket is there."""
+def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None, proc: str = "/proc") -> Reloader:
+    """Configured commands win (the admin knows best); else systemd when its bus socket is there.
+    ``proc``: where to look for the CRI runtimes' processes (the settings' LXCRI_PROC, for tests)."""
     if commands:
         return CommandReloader(commands)
     # the socket is what the DaemonSet mounts (not /run/systemd): whether systemd answers on that
@@ -138,10 +139,8 @@ def choose(host: HostRoot, commands: dict[str, str], socket: str | None = None) 
     sock = host.real(socket or SYSTEMD_SOCKET)
     if sock.exists():
         return SystemdReloader(f"unix:path={sock}")
-    import os
-
     return NoReloader(
-        proc=os.environ.get("LXCRI_PROC", "/proc"),  # tests: a stand-in process table
+        proc=proc,
         reason=f"the host has no systemd bus (no {socket or SYSTEMD_SOCKET} under the host root) "
         "and no reload command is configured (--restart-cmd SERVICE=CMD)",
     )

@@ -1,8 +1,14 @@
-"""What the agent installs and where; one value object passed to every step."""
+"""What the agent installs and where; one value object passed to every step.
+
+Derived from the agent's settings (:mod:`lxcri_agent.settings`) by :meth:`Settings.of`; the
+install steps see only this, the part that describes the host.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..settings import AgentSettings
 
 
 @dataclass(frozen=True)
@@ -10,7 +16,7 @@ class Settings:
     handler: str = "lxcri"
     runtime_path: str = "/opt/lxcri/bin/lxcri"
     runtime_root: str = "/run/lxcri"
-    opt_dir: str = "/opt/lxcri"
+    install_dir: str = "/opt/lxcri"
     crio_dir: str = "/etc/crio"
     crio_dropin_priority: int = 50
     # CRI-O documents its runtimes table as reloadable on SIGHUP (since 1.25), but a handler added
@@ -31,10 +37,26 @@ class Settings:
     # where the node's lxcfs is mounted (the chart's lxcfs.path): the runtime binds its views from there
     lxcfs_path: str = "/var/lib/lxcfs"
 
+    @classmethod
+    def of(cls, agent: AgentSettings) -> Settings:
+        """What the agent's settings say about the host: the tree under ``install_dir``, ``bin/lxcri``
+        its command."""
+        install_dir = agent.install_dir.rstrip("/")
+        return cls(
+            handler=agent.handler,
+            install_dir=install_dir,
+            runtime_path=f"{install_dir}/bin/lxcri",
+            runtime_root=agent.runtime_root,
+            containerd_config=agent.containerd_config,
+            crio_dir=agent.crio_dir,
+            crio_apply=agent.crio_apply,
+            lxcfs_path=agent.lxcfs_path,
+        )
+
     @property
     def runtime_settings(self) -> str:
         """The installed runtime's own settings file (lxcri's settings.installed_config)."""
-        return f"{self.opt_dir}/etc/lxcri.json"
+        return f"{self.install_dir}/etc/lxcri.json"
 
     @property
     def call_log(self) -> str:

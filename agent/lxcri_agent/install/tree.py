@@ -11,49 +11,37 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ..errors import AgentError
 from ..hostfs import HostRoot, sha256_bytes
-from ..manifest import Manifest, Owned
-from ..tree import EXE, read_id
+from ..manifest import Owned
+from ..treebuild import EXE, read_id
+from .context import Install
 from .settings import Settings
 
 
-def _own_dirs(host: HostRoot, m: Manifest, wanted: set[str], dirs: list[str], save: Callable[[], None]) -> None:
-    """Directories we create are ours (removed when empty); existing ones stay the admin's."""
-    for d in dirs:
-        if d in m.owned:
-            wanted.add(d)
-        elif not host.path(d).exists():
-            m.owned[d] = Owned("dir")
-            wanted.add(d)
-            save()
-            host.makedirs(d)
-
-
-def stage(
-    host: HostRoot, m: Manifest, s: Settings, src: Path, wanted: set[str], save: Callable[[], None]
-) -> tuple[str, bool]:
+def stage(ctx: Install, src: Path) -> tuple[str, bool]:
     """Copy the tree to ``/opt/lxcri/lib/<id>`` without making it the runtime yet.
 
     Returns the host path of its executable (to be checked before :func:`activate`) and whether
     anything was copied.
     """
+    host, m, s = ctx.host, ctx.manifest, ctx.settings
     tid = read_id(src)
-    lib = f"{s.opt_dir}/lib/{tid}"
+    lib = f"{s.install_dir}/lib/{tid}"
     link = s.runtime_path
-    dirs = [str(p) for p in reversed(PurePosixPath(s.opt_dir).parents) if str(p) != "/"]
-    _own_dirs(host, m, wanted, [*dirs, s.opt_dir, f"{s.opt_dir}/lib", os.path.dirname(link)], save)
+    dirs = [str(p) for p in reversed(PurePosixPath(s.install_dir).parents) if str(p) != "/"]
+    for d in [*dirs, s.install_dir, f"{s.install_dir}/lib", os.path.dirname(link)]:
+        ctx.own_dir(d)
     # nothing outside the prefix: the runtime points liblxc's rootfs mount (lxc.rootfs.mount) into
     # its own runtime dir, so liblxc's compiled-in mount point under /usr is never used
     changed = False
-    wanted.add(lib)
+    ctx.want(lib)
     local = host.path(lib)
     if not (local / EXE).is_file() or read_id(local) != tid:
         m.owned[lib] = Owned("tree", tid)
-        save()
+        ctx.save()
         partial = local.with_name(f".{tid}.partial")
         try:
             if partial.exists():
@@ -69,19 +57,20 @@ def stage(
     return f"{lib}/{EXE}", changed
 
 
-def activate(host: HostRoot, m: Manifest, s: Settings, exe: str, wanted: set[str], save: Callable[[], None]) -> bool:
+def activate(ctx: Install, exe: str) -> bool:
     """Point ``bin/lxcri`` at a staged tree in one rename; True if the link changed."""
-    link = s.runtime_path
+    host, m = ctx.host, ctx.manifest
+    link = ctx.settings.runtime_path
     target = os.path.relpath(exe, os.path.dirname(link))
     changed = False
-    wanted.add(link)
+    ctx.want(link)
     llocal = host.path(link)
     current = os.readlink(llocal) if llocal.is_symlink() else None
     if current != target:
         if llocal.exists() and not llocal.is_symlink() and link not in m.owned:
             raise AgentError(f"{link} exists and was not installed by lxcri-agent: not overwritten")
         m.owned[link] = Owned("symlink", target)
-        save()
+        ctx.save()
         tmp = llocal.with_name(f".{llocal.name}.lxcri-tmp")
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -102,13 +91,14 @@ def runtime_settings(s: Settings) -> bytes:
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 
-def write_settings(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], save: Callable[[], None]) -> bool:
+def write_settings(ctx: Install) -> bool:
     """``<prefix>/etc/lxcri.json``, read by the installed runtime before /etc/lxcri/lxcri.yaml;
     True if it changed. A file there that the agent did not write is not overwritten."""
-    path = s.runtime_settings
-    _own_dirs(host, m, wanted, [os.path.dirname(path)], save)
-    data = runtime_settings(s)
-    wanted.add(path)
+    host, m = ctx.host, ctx.manifest
+    path = ctx.settings.runtime_settings
+    ctx.own_dir(os.path.dirname(path))
+    data = runtime_settings(ctx.settings)
+    ctx.want(path)
     current = host.read(path)
     if current == data:
         m.owned[path] = Owned("file", sha256_bytes(data))
@@ -116,7 +106,7 @@ def write_settings(host: HostRoot, m: Manifest, s: Settings, wanted: set[str], s
     if current is not None and path not in m.owned:
         raise AgentError(f"{path} exists and was not written by lxcri-agent: not overwritten")
     m.owned[path] = Owned("file", sha256_bytes(data))
-    save()
+    ctx.save()
     host.write_atomic(path, data, 0o644)
     return True
 

@@ -33,6 +33,18 @@ def _translate(exc: Exception) -> ApiError:
     return ApiError(0, f"{type(exc).__name__}: {exc}")
 
 
+def load_config() -> None:
+    """The client's configuration, once for every API user of the agent: in a pod the
+    ServiceAccount token (the client finds it from KUBERNETES_SERVICE_HOST); elsewhere
+    KUBECONFIG / ~/.kube/config."""
+    from kubernetes import config
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call,unused-ignore]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call,unused-ignore]
+
+
 class KubeNodeAPI:
     """The real thing: one CoreV1Api client, configured in-cluster or from KUBECONFIG."""
 
@@ -42,12 +54,9 @@ class KubeNodeAPI:
     @classmethod
     def from_environment(cls) -> KubeNodeAPI:
         """In a pod use the ServiceAccount token; elsewhere KUBECONFIG / ~/.kube/config."""
-        from kubernetes import client, config
+        from kubernetes import client
 
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call,unused-ignore]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call,unused-ignore]
+        load_config()
         return cls(client.CoreV1Api())
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import random
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
 
 from ..kube.api import NodeAPI
-from ..report.model import DEFAULT_PREFIX
+from ..settings import AgentSettings
 from .reconcile import Reconciler
-
-log = logging.getLogger(__name__)
 
 PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL = "kopf.dev", "v1", "clusterkopfpeerings"
 RETRY_SECONDS = 10.0
@@ -91,33 +86,33 @@ def ensure_peering(name: str) -> None:
             raise
 
 
-def peering_priority() -> int:
+def peering_priority(fixed: int | None = None) -> int:
     """A distinct priority for this replica, so exactly one replica is active: the highest.
-    Random rather than ordered because replicas of a Deployment are interchangeable."""
-    fixed = os.environ.get("LXCRI_PEERING_PRIORITY")
-    return int(fixed) if fixed else random.SystemRandom().randrange(1, 2**31)
+    Random rather than ordered because replicas of a Deployment are interchangeable
+    (``fixed``: LXCRI_PEERING_PRIORITY, for tests)."""
+    return fixed if fixed else random.SystemRandom().randrange(1, 2**31)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the operator Deployment; configured by environment variables."""
+    """Entry point of the operator Deployment; configured by the environment the chart sets
+    (:class:`~lxcri_agent.settings.AgentSettings`), logging JSON lines as the agent does."""
     del argv  # everything comes from the environment the chart sets
-    logging.basicConfig(level=os.environ.get("LXCRI_LOG_LEVEL", "info").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if os.environ.get("LXCRI_LOG_LEVEL", "info") != "debug":
-        # kopf logs every handler call; Nodes change every few minutes each (kubelet status)
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    from .. import log
+
+    s = AgentSettings.from_environment()
+    # kopf logs every handler call; Nodes change every few minutes each (kubelet status)
+    log.setup(s, quiet=("kopf.objects",))
     from ..kube.client import KubeNodeAPI
 
-    prefix = os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX)
-    peering = os.environ.get("LXCRI_PEERING_NAME", "")
-    port = int(os.environ.get("LXCRI_HEALTH_PORT", "8080"))
+    peering = s.peering_name
+    port = int(s.health_port or "8080")
     api: NodeAPI = KubeNodeAPI.from_environment()
     if peering:
         ensure_peering(peering)
     kopf.run(
         # kopf pauses *every* replica while two share a priority: give each one its own
-        priority=peering_priority(),
-        registry=build_registry(Reconciler(api, prefix)),
+        priority=peering_priority(s.peering_priority),
+        registry=build_registry(Reconciler(api, s.label_prefix, instance=s.pod_name)),
         clusterwide=True,
         standalone=not peering,
         peering_name=peering or None,

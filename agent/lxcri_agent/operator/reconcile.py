@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -55,11 +54,11 @@ def readiness_event(node: Mapping[str, Any], p: Plan, now: datetime.datetime,
 class Reconciler:
     """Turns Node bodies into at most one PATCH (and maybe one Event) each."""
 
-    def __init__(self, api: NodeAPI, prefix: str) -> None:
+    def __init__(self, api: NodeAPI, prefix: str, instance: str | None = None) -> None:
         self.api = api
-        self.prefix = prefix
+        self.prefix = prefix  # of the label and annotation keys (the settings' label_prefix)
         # names the replica in Events (reportingInstance): the pod name from the downward API
-        self.instance = os.environ.get("POD_NAME") or socket.gethostname()
+        self.instance = instance or socket.gethostname()
         self._pending: set[str] = set()
         self._lock = threading.Lock()
 

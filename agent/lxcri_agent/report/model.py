@@ -12,7 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_PREFIX = "lxcri.linuxcontainers.org"
+from ..settings import DEFAULT_LABEL_PREFIX
+
+DEFAULT_PREFIX = DEFAULT_LABEL_PREFIX  # of the label and annotation keys
 SCHEMA = 1
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..lxcfs import lxcfs_answers
+from ..settings import AgentSettings
 from .model import Report
 
 
@@ -87,27 +89,28 @@ class ProbeConfig:
 
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> ProbeConfig:
-        """The configuration the DaemonSet's environment describes (see the chart).
+    def from_settings(cls, s: AgentSettings) -> ProbeConfig:
+        """The configuration the agent's settings describe (the DaemonSet's environment: see the chart).
 
-        The node's paths are seen under ``LXCRI_HOST_ROOT`` (``/host``): the runtime tree at
-        ``<host root><LXCRI_PREFIX>/bin/lxcri``, its state under ``LXCRI_RUNTIME_ROOT``.
-        ``LXCRI_SMOKE_TEST=false`` skips the smoke container; ``LXCRI_SMOKE_BINARY`` names
+        The node's paths are seen under the host root (``/host``): the runtime tree at
+        ``<host root><install_dir>/bin/lxcri``, its state under the runtime root. Smoke off
+        (``LXCRI_SMOKE_TEST=false``) skips the smoke container; ``LXCRI_SMOKE_BINARY`` names
         the static executable it runs (``/bin/busybox`` in the image).
         """
-        env = os.environ if env is None else env
-        host = env.get("LXCRI_HOST_ROOT", "/host")
-        prefix = env.get("LXCRI_PREFIX", "/opt/lxcri")
-        root = env.get("LXCRI_RUNTIME_ROOT", "/run/lxcri")
-        lxcfs = env.get("LXCRI_LXCFS_PATH", "/var/lib/lxcfs")
-        smoke = env.get("LXCRI_SMOKE_TEST", "true").lower() not in ("false", "0", "no")
+        host = str(s.host_root)
+        lxcfs = s.lxcfs_path
         return cls(
-            runtime=(os.path.join(host, prefix.lstrip("/"), "bin", "lxcri"),),
-            root=os.path.join(host, root.lstrip("/"), "probe"),
-            smoke_binary=env.get("LXCRI_SMOKE_BINARY", "/bin/busybox") if smoke else None,
+            runtime=(os.path.join(host, s.install_dir.lstrip("/"), "bin", "lxcri"),),
+            root=os.path.join(host, s.runtime_root.lstrip("/"), "probe"),
+            smoke_binary=None if s.smoke == "off" else s.probe_smoke_binary,
             lxcfs=os.path.join(host, lxcfs.lstrip("/")) if lxcfs else None,
             lxcfs_host_path=lxcfs or None,
         )
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ProbeConfig:
+        """:meth:`from_settings` of the settings ``env`` (default: this process's environment) describes."""
+        return cls.from_settings(AgentSettings.from_environment(env))
 
 
 def cgroup_layout_from_mountinfo(text: str) -> str | None:
@@ -255,42 +258,6 @@ def smoke_test(cfg: ProbeConfig, run: Runner, container_id: str) -> str:
             return f"smoke state printed no JSON: {exc}"
         finally:
             run([*rt, "delete", "--force", container_id], cfg.timeout)
-
-
-def _answers(mountpoint: Path | str) -> bool:
-    try:
-        with open(os.path.join(mountpoint, "proc", "uptime")) as f:
-            return bool(f.read(64))
-    except OSError:
-        return False
-
-
-def lxcfs_answers(mountpoint: Path, host_path: str | None = None, proc: str = "/proc") -> bool:
-    """An lxcfs is there and serves (a dead one leaves a mount whose reads fail).
-
-    ``mountpoint`` is where the node's path is seen from here. The agent's pod does not mount the
-    lxcfs path (a hostPath with mount propagation fails to start where the node's / is not a
-    shared mount, and the agent must start everywhere): then the mount is looked for through the
-    root of each running lxcfs process (``/proc/PID/root/<host_path>``, host PID namespace).
-    """
-    if _answers(mountpoint):
-        return True
-    if not host_path:
-        return False
-    try:
-        pids = [p for p in os.listdir(proc) if p.isdigit()]
-    except OSError:
-        return False
-    for pid in pids:
-        try:
-            with open(f"{proc}/{pid}/comm") as f:
-                if f.read().strip() != "lxcfs":
-                    continue
-        except OSError:
-            continue
-        if _answers(f"{proc}/{pid}/root/{host_path.lstrip('/')}"):
-            return True
-    return False
 
 
 def _note_smoke(seconds: float, ok: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from ..kube.api import ApiError, NodeAPI
@@ -30,25 +29,24 @@ def run_reporter(
     """Probe this node and publish its report on start and every ``interval`` seconds,
     until ``stop`` is set. Blocks: run it in a thread beside the health server.
 
-    Defaults come from the environment the chart sets: ``NODE_NAME`` (downward API),
-    ``LXCRI_LABEL_PREFIX``, ``LXCRI_REPORT_INTERVAL`` and the paths read by
-    :meth:`ProbeConfig.from_environment`. A failed publish is retried sooner
-    than a full interval, because until it lands the operator labels from stale data.
+    ``run`` passes what the agent's settings say (``NODE_NAME`` from the downward API,
+    ``LXCRI_LABEL_PREFIX``, ``LXCRI_REPORT_INTERVAL``, the paths of :meth:`ProbeConfig.from_settings`).
+    A failed publish is retried sooner than a full interval, because until it lands the operator
+    labels from stale data.
     """
-    name = node_name or os.environ.get("NODE_NAME")
+    name = node_name
     if not name:
         raise ValueError("no node name: set NODE_NAME from the downward API (spec.nodeName)")
     if api is None:
         from ..kube.client import KubeNodeAPI
 
         api = KubeNodeAPI.from_environment()
-    period = interval if interval is not None else float(os.environ.get("LXCRI_REPORT_INTERVAL",
-                                                                        DEFAULT_INTERVAL))
-    publisher = Publisher(api, name, prefix or os.environ.get("LXCRI_LABEL_PREFIX", DEFAULT_PREFIX))
+    period = interval if interval is not None else DEFAULT_INTERVAL
+    publisher = Publisher(api, name, prefix or DEFAULT_PREFIX)
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
-            report = probe(config or ProbeConfig.from_environment(), run)
+            report = probe(config or ProbeConfig(), run)
         except Exception as exc:  # a bug in the probe must not silently end the reports
             log.exception("probing lxcri on node %s failed", name)
             report = Report(ready=False, reason=f"probe failed: {type(exc).__name__}: {exc}"[:200])

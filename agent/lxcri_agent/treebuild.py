@@ -1,4 +1,5 @@
-"""The self-contained runtime tree: built once with PyInstaller, copied to every node's /opt/lxcri.
+"""Build time: the self-contained runtime tree, built once with PyInstaller (the image build runs
+``lxcri-agent build-tree``); :mod:`.install.tree` copies it to every node's /opt/lxcri at install time.
 
 Nodes may have neither Python nor liblxc, so the runtime travels with its interpreter and
 shared libraries. PyInstaller's one-folder mode already solves that bundling (it follows the
@@ -255,7 +256,7 @@ def _source_key() -> str:
     import importlib.util
 
     h = hashlib.sha256(sys.version.encode())
-    for recipe in ("tree.py", "frozen_entry.py"):  # how the tree is built is part of what it is
+    for recipe in ("treebuild.py", "frozen_entry.py"):  # how the tree is built is part of what it is
         h.update(Path(__file__).with_name(recipe).read_bytes())
     spec = importlib.util.find_spec("lxcri")
     if spec is None or not spec.submodule_search_locations:
@@ -269,14 +270,12 @@ def _source_key() -> str:
 
 
 def locate(explicit: Path | None) -> Path:
-    """The tree to install: given, from the image, or built (and cached) from this Python's `lxcri`."""
+    """The tree to install: given (``--tree``, LXCRI_TREE), from the image, or built (and cached)
+    from this Python's `lxcri`."""
     if explicit is not None:
         if not (explicit / EXE).is_file():
             raise AgentError(f"runtime tree {explicit} has no {EXE} executable")
         return explicit
-    env = os.environ.get("LXCRI_TREE") or os.environ.get("LXCRI_AGENT_TREE")
-    if env:
-        return locate(Path(env))
     if (IMAGE_TREE / EXE).is_file():
         return IMAGE_TREE
     cached = cache_dir() / f"tree-{_source_key()}"
