@@ -221,3 +221,38 @@ def test_bidirectional_volume_stays_read_only(lxcri, make_bundle, tmp_path, shar
     # liblxc's bind, and lxcri's peer of the host's mount over it: both read-only
     flags = [ln for ln in out.splitlines() if ln.startswith(("ro", "rw"))]
     assert flags and all(f.split(",")[0] == "ro" and "nosuid" in f for f in flags), out
+
+
+def test_a_namespace_path_that_is_no_namespace_is_never_opened(lxcri, make_bundle, tmp_path):
+    """A config names any file as a namespace: lxcri, as root, must not open it for reading
+    (a watchdog device starts counting when opened). inotify sees every real open of a file;
+    the check looks at it without one."""
+    import ctypes
+    import select
+    import struct
+
+    target = tmp_path / "not-a-namespace"
+    target.write_text("x")
+    libc = ctypes.CDLL(None, use_errno=True)
+    ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert ino >= 0
+    try:
+        IN_OPEN = 0x20
+        assert libc.inotify_add_watch(ino, str(target).encode(), IN_OPEN) >= 0
+        b = make_bundle(["true"])
+        set_ns_path(b, "network", str(target))
+        b.config["linux"]["namespaces"].append({"type": "user"})
+        b.config["linux"]["uidMappings"] = b.config["linux"]["gidMappings"] = [
+            {"containerID": 0, "hostID": 100000, "size": 65536}]
+        b.save()
+        cid = lxcri.new_id()
+        r = lxcri.create(b, cid)
+        assert r.returncode == 1 and "is not a namespace" in r.stderr, r.stderr
+        opened = []
+        if select.select([ino], [], [], 0.2)[0]:
+            data = os.read(ino, 4096)
+            opened = [struct.unpack_from("iIII", data, off)[1] for off in range(0, len(data), 16)]
+        assert opened == [], "lxcri opened the file the config named as a namespace"
+        assert leftovers(cid, lxcri.root) == []
+    finally:
+        os.close(ino)

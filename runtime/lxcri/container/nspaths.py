@@ -20,6 +20,24 @@ CLONE_FLAGS = {
 }
 
 
+class NotANamespace(OSError):
+    pass
+
+
+def open_namespace(path: str) -> int:
+    """A readable fd of the namespace file at path, and of nothing else. The path is the
+    config's: opening what it names for reading could start a device (a watchdog) or block
+    on a FIFO, so it is first opened O_PATH (no effect on what it names), checked to be a
+    namespace file (nsfs: the filesystem of /proc/self/ns/*), and only then reopened."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_dev != os.stat("/proc/self/ns/net").st_dev:
+            raise NotANamespace(f"{path} is not a namespace file")
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    finally:
+        os.close(fd)
+
+
 def check(config: dict[str, object]) -> None:
     for i, ns in enumerate(oci_spec.linux(config).get("namespaces") or []):
         if not isinstance(ns, dict) or not ns.get("path") or ns.get("type") not in CLONE_FLAGS:
@@ -29,7 +47,9 @@ def check(config: dict[str, object]) -> None:
         if not isinstance(path, str) or not path.startswith("/"):
             raise TranslateError(f"config.json: {field} must be an absolute path")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+            fd = open_namespace(path)
+        except NotANamespace as e:
+            raise TranslateError(f"config.json: {field} {path} is not a namespace") from e
         except OSError as e:
             raise TranslateError(f"config.json: {field} {path}: {e.strerror}") from e
         try:
@@ -80,7 +100,7 @@ def sysfs_needs_host_view(config: dict[str, object]) -> bool:
     import fcntl
 
     try:
-        fd = os.open(str(net["path"]), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        fd = open_namespace(str(net["path"]))
     except OSError:
         return True  # check() names the path
     try:
