@@ -79,7 +79,8 @@ def read_frame(sock: socket.socket, fds: list[int] | None = None) -> tuple[bytes
 
 
 def send_clones(sock: socket.socket, fds: list[int]) -> None:
-    """The CLONES byte with the fds of the host's clones, in the order of the spec's shared_binds."""
+    """The CLONES byte with the fds of the host's clones, in the order of the spec's shared_binds
+    (lxcconf.mounts.host_binds)."""
     rights = struct.pack(f"{len(fds)}i", *fds)
     sock.sendmsg([CLONES], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
 

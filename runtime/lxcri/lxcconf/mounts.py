@@ -284,11 +284,6 @@ def clone_points(binds: list[tuple[int, str, str, bool, int]]) -> dict[int, bool
     return points
 
 
-def shared_binds(config: dict[str, Any]) -> list[tuple[str, str, bool, int]]:
-    """The shared binds of host_binds, without their index."""
-    return [b[1:] for b in host_binds(config, every=False)]
-
-
 def _linux_paths(config: dict[str, Any], key: str) -> list[str]:
     linux = oci_spec.linux(config)
     return [container_path(p, f"linux.{key}[{i}]") for i, p in enumerate(linux.get(key) or [])]

@@ -61,11 +61,14 @@ def recorded(annotations: dict[str, str]) -> bool:
     return str(annotations.get(ANNOTATION, "")).strip().lower() in ("true", "1", "yes", "on")
 
 
+def _norm(dest: object) -> str | None:
+    """A destination as an absolute, normalised path (None for a non-string: refused later)."""
+    return posixpath.normpath("/" + dest.lstrip("/")) if isinstance(dest, str) else None
+
+
 def _below(dest: object, top: str) -> bool:
-    if not isinstance(dest, str):
-        return False
-    d = posixpath.normpath("/" + dest.lstrip("/"))
-    return d == top or d.startswith(top + "/")
+    d = _norm(dest)
+    return d is not None and (d == top or d.startswith(top + "/"))
 
 
 def apply(config: dict[str, object]) -> None:
@@ -99,7 +102,7 @@ def apply(config: dict[str, object]) -> None:
         if _below(dest, "/run") and not run_done:
             out += [dict(t) for t in _RUN_TMPFS]  # before the first mount below /run, never over it
             run_done = True
-        if _below(dest, "/run") and posixpath.normpath("/" + str(dest).lstrip("/")) in ("/run", "/run/lock"):
+        if _norm(dest) in ("/run", "/run/lock"):
             continue  # the config's own /run (wherever it comes) gives way to systemd's, never hides a mount
         out.append(m)
     if not run_done:

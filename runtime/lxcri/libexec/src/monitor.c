@@ -83,6 +83,18 @@ static void map_ids_directly_as_root(void)
 		unsetenv("PATH");
 }
 
+/* The first five fields of a mountinfo line, split in place (fields[4] is the mount point,
+ * fields[3] the mount's root in its filesystem); the number found. */
+static int mountinfo_fields(char *line, char *fields[5])
+{
+	char *save = NULL, *tok;
+	int i = 0;
+
+	for (tok = strtok_r(line, " ", &save); tok && i < 5; tok = strtok_r(NULL, " ", &save))
+		fields[i++] = tok;
+	return i;
+}
+
 /*
  * An absolute linux.cgroupsPath is meant from the cgroup root, whatever cgroup the caller
  * (conmon, the containerd shim, a kind node's kubelet) sits in. liblxc places
@@ -109,9 +121,9 @@ static int enter_root_cgroups(char *err, size_t len)
 		return -1;
 	}
 	while (ret == 0 && getline(&line, &cap, f) > 0) {
-		char *fields[5], *sep, *fstype, *save = NULL, *tok;
+		char *fields[5], *sep, *fstype;
 		char path[4096];
-		int i, fd;
+		int fd;
 
 		sep = strstr(line, " - ");
 		if (!sep)
@@ -120,11 +132,9 @@ static int enter_root_cgroups(char *err, size_t len)
 		if (strncmp(fstype, "cgroup ", 7) != 0 && strncmp(fstype, "cgroup2 ", 8) != 0)
 			continue;
 		*sep = '\0';
-		for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 5; tok = strtok_r(NULL, " ", &save))
-			fields[i++] = tok;
-		/* fields[3]: the mount's root in its hierarchy; [4]: where it is mounted. A mount of
-		 * a subtree (or with an escaped character in its path) is no hierarchy's root here. */
-		if (i < 5 || strcmp(fields[3], "/") != 0 || strchr(fields[4], '\\'))
+		/* A mount of a subtree (or with an escaped character in its path) is no hierarchy's
+		 * root here. */
+		if (mountinfo_fields(line, fields) < 5 || strcmp(fields[3], "/") != 0 || strchr(fields[4], '\\'))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/cgroup.procs", fields[4]) >= (int)sizeof(path))
 			continue;
@@ -170,7 +180,7 @@ static bool wants_user_namespace(struct lxc_container *c)
 	return false;
 }
 
-static int uncover_proc(char *err, size_t len)
+static int uncover_proc_and_sys(char *err, size_t len)
 {
 	char *paths[256];
 	int count = 0, ret = 0;
@@ -195,15 +205,12 @@ static int uncover_proc(char *err, size_t len)
 		return -1;
 	}
 	while (getline(&line, &cap, f) > 0 && count < 256) {
-		char *save = NULL, *tok, *target = NULL;
-		int i;
+		char *fields[5], *target;
 
-		for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 5; tok = strtok_r(NULL, " ", &save), i++)
-			if (i == 4)
-				target = tok;
 		/* an escaped character (\040 ...) is no path umount2 takes as it stands: skip it */
-		if (!target || strchr(target, '\\'))
+		if (mountinfo_fields(line, fields) < 5 || strchr(fields[4], '\\'))
 			continue;
+		target = fields[4];
 		/* /sys/fs/cgroup stays: liblxc places the container's cgroups through it, and its
 		 * mounts sit on sysfs's permanently empty directory, which the kernel allows */
 		if (strncmp(target, "/proc/", 6) == 0 ||
@@ -282,7 +289,7 @@ int main(int argc, char *argv[])
 	if (wants_user_namespace(c)) {
 		char err[512];
 
-		if (uncover_proc(err, sizeof(err)) < 0) {
+		if (uncover_proc_and_sys(err, sizeof(err)) < 0) {
 			report(argv[1], argv[2], err);
 			lxc_container_put(c);
 			return 1;
