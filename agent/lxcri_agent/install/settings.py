@@ -13,17 +13,19 @@ from ..settings import AgentSettings
 
 @dataclass(frozen=True)
 class Settings:
-    handler: str = "lxcri"
-    runtime_path: str = "/opt/lxcri/bin/lxcri"
-    runtime_root: str = "/run/lxcri"
-    install_dir: str = "/opt/lxcri"
-    crio_dir: str = "/etc/crio"
+    """The defaults of what both describe are the agent's own (one place states them)."""
+
+    handler: str = AgentSettings.handler
+    runtime_path: str = f"{AgentSettings.install_dir}/bin/lxcri"
+    runtime_root: str = AgentSettings.runtime_root
+    install_dir: str = AgentSettings.install_dir
+    crio_dir: str = AgentSettings.crio_dir
     crio_dropin_priority: int = 50
     # CRI-O documents its runtimes table as reloadable on SIGHUP (since 1.25), but a handler added
     # that way shows in `crio status config` while RunPodSandbox still refuses it (cri-o issue
     # 10202, open in 2026). "restart" works on every CRI-O; "reload" is there for fixed versions.
-    crio_apply: str = "restart"
-    containerd_config: str = "/etc/containerd/config.toml"
+    crio_apply: str = AgentSettings.crio_apply
+    containerd_config: str = AgentSettings.containerd_config
     containerd_dropin_name: str = "50-lxcri.toml"
     # liblxc keeps a lock file per container under <lock dir><lxcpath>/ and never removes them
     lxc_lock_dir: str = "/run/lxc/lock"
@@ -35,7 +37,7 @@ class Settings:
     pod_annotations: tuple[str, ...] = ("lxcri.linuxcontainers.org/lxcfs",
                                         "lxcri.linuxcontainers.org/system-container")
     # where the node's lxcfs is mounted (the chart's lxcfs.path): the runtime binds its views from there
-    lxcfs_path: str = "/var/lib/lxcfs"
+    lxcfs_path: str = AgentSettings.lxcfs_path
 
     @classmethod
     def of(cls, agent: AgentSettings) -> Settings:
